@@ -1,0 +1,1 @@
+"""signpipe.models."""
