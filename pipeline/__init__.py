@@ -1,1 +1,1 @@
-"""signpipe.pipeline."""
+"""signpipe.pipeline: configuration, pipeline definition and runners."""

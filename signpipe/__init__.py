@@ -1,4 +1,5 @@
 """signpipe: a TFX pipeline from folders of hand-sign images to served and TFLite models."""
+
 import os
 
 # TFT 1.16, TFMA 0.47 and tfmot 0.8 are Keras 2 only; this must be set before TensorFlow

@@ -1,1 +1,259 @@
-def main(): print("hi")
+"""The `signpipe` command: run the pipeline, validate a data folder, make demo data, export a schema."""
+
+import argparse
+import logging
+import os
+import re
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+
+from signpipe.errors import ConfigError, SignpipeError
+
+_PROGRESS = re.compile(r"Component (\S+) is (running|finished)")
+
+
+def _pairs(text: str, what: str) -> dict[str, str]:
+    """Parse `a=1,b=2` into a dict, naming the option when it is malformed."""
+    pairs = {}
+    for item in filter(None, text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{what} expects NAME=VALUE[,NAME=VALUE...]; got '{text}'")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _split_ratios(text: str | None) -> dict[str, float] | None:
+    if text is None:
+        return None
+    try:
+        return {name: float(value) for name, value in _pairs(text, "--split").items()}
+    except ValueError:
+        raise ConfigError(f"--split ratios must be numbers, e.g. train=0.7,eval=0.15; got '{text}'")
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every command that runs the pipeline."""
+    parser.add_argument("--config", metavar="FILE", help="JSON or YAML run configuration")
+    parser.add_argument(
+        "--home", metavar="DIR", help="pipeline root, metadata store and demo data (default: ./signpipe_home)"
+    )
+    parser.add_argument(
+        "--split",
+        metavar="RATIOS",
+        help="split ratios, e.g. train=0.7,eval=0.15,test=0.15 (train and eval are required)",
+    )
+    parser.add_argument(
+        "--group-regex",
+        metavar="REGEX",
+        help="group key from the file name (first capture group), e.g. '^(hand\\d+)_'; "
+        "all images of one group land in one split",
+    )
+    parser.add_argument(
+        "--group-folder-level",
+        type=int,
+        metavar="N",
+        help="group key from the N-th sub-folder below each class folder",
+    )
+    parser.add_argument(
+        "--pin", metavar="GROUP=SPLIT", help="put named groups in given splits, e.g. hand5=test"
+    )
+    parser.add_argument("--span", type=int, help="with {SPAN} in the data root: ingest this span")
+    parser.add_argument("--schema", metavar="FILE", help="curated schema.pbtxt instead of inferring")
+    parser.add_argument(
+        "--allow-anomalies",
+        action="store_true",
+        help="report data anomalies as warnings instead of stopping the run",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="re-run every step")
+    parser.add_argument(
+        "--beam-arg",
+        action="append",
+        metavar="ARG",
+        help="Beam pipeline arg for every Beam step (repeatable), e.g. --beam-arg=--runner=DataflowRunner",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show TFX and Beam logs")
+
+
+def _config_from_args(args: argparse.Namespace, data_root: str | None = None):
+    from signpipe.pipeline.configs import load_config
+
+    return load_config(
+        args.config,
+        **{
+            "home": args.home,
+            "data.data_root": data_root,
+            "data.split_ratios": _split_ratios(args.split),
+            "data.group_regex": args.group_regex,
+            "data.group_folder_level": args.group_folder_level,
+            "data.pinned_groups": _pairs(args.pin, "--pin") if args.pin else None,
+            "data.span": args.span,
+            "validation.schema_path": args.schema,
+            "validation.fail_on_anomalies": False if args.allow_anomalies else None,
+            "enable_cache": False if args.no_cache else None,
+            "beam_args": args.beam_arg,
+        },
+    )
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Show one line per component unless verbose; keep TF's and Google's noise out."""
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the CUDA-factory "errors" are noise
+    started: dict[str, float] = {}
+
+    class _ProgressFilter(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            match = _PROGRESS.search(record.getMessage())
+            if match:
+                name, state = match.groups()
+                if state == "running":
+                    started[name] = time.monotonic()
+                    print(f"  {name} ...", flush=True)
+                else:
+                    print(f"  {name} done in {time.monotonic() - started.get(name, 0):.1f}s")
+                return False
+            return record.levelno >= logging.ERROR and "signpipe" in record.getMessage()
+
+    handler = logging.StreamHandler()
+    handler.addFilter(_ProgressFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+def _run_pipeline(config) -> None:
+    from signpipe.pipeline import local_runner
+
+    if config.uses_demo_data:
+        from signpipe.data.synthetic_hands import SyntheticDataSpec, ensure_dataset
+
+        demo = config.demo
+        counts = ensure_dataset(
+            config.data_root,
+            SyntheticDataSpec(
+                images_per_class=demo.images_per_class,
+                signers=demo.signers,
+                image_size=demo.image_size,
+                seed=demo.seed,
+            ),
+        )
+        print(f"Demo data (synthetic): {sum(counts.values())} images in {config.data_root}")
+    print(f"Running pipeline '{config.pipeline_name}' on {config.data_root}")
+    local_runner.run(config)
+
+
+def _print_data_summary(config) -> None:
+    from signpipe.pipeline.run_results import data_summary
+
+    print(data_summary(config).describe())
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    """signpipe run / signpipe validate ROOT."""
+    config = _config_from_args(args, args.data_root)
+    _run_pipeline(config)
+    _print_data_summary(config)
+
+
+def cmd_demo_data(args: argparse.Namespace) -> None:
+    """signpipe demo-data."""
+    from signpipe.data.synthetic_hands import SyntheticDataSpec, generate_dataset
+
+    spec = SyntheticDataSpec(
+        images_per_class=args.images_per_class,
+        signers=args.signers,
+        image_size=args.image_size,
+        seed=args.seed,
+    )
+    counts = generate_dataset(args.out, spec)
+    print(f"Wrote {sum(counts.values())} synthetic images in {len(counts)} classes to {args.out}")
+
+
+def cmd_schema(args: argparse.Namespace) -> None:
+    """signpipe schema."""
+    from signpipe.pipeline.run_results import export_schema
+
+    config = _config_from_args(args)
+    path = export_schema(config, args.out)
+    print(f"Wrote the inferred schema to {path}; curate it and pass it with --schema {path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="signpipe",
+        description="TFX pipeline from folders of hand-sign images (one folder per class) "
+        "to a validated model. Runs locally under Apache Beam.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run the whole pipeline (generates and uses demo data when no --data-root)",
+        description="Run the pipeline under TFX's local runner. With no --data-root it "
+        "generates a small synthetic demo set under --home and runs on it. Steps whose "
+        "inputs and code did not change are reused from the cache.",
+    )
+    run.add_argument("--data-root", metavar="DIR", help="<DIR>/<label>/<image>; may contain {SPAN}")
+    _add_run_options(run)
+    run.set_defaults(func=cmd_run)
+
+    validate = commands.add_parser(
+        "validate",
+        help="ingest and validate a data folder only; prints where the report is",
+        description="Run only the data half: ExampleGen, StatisticsGen, SchemaGen, "
+        "ExampleValidator and the data validation report. Exits 1 when the data has "
+        "anomalies (unless --allow-anomalies).",
+    )
+    validate.add_argument(
+        "data_root", metavar="ROOT", help="<ROOT>/<label>/<image>; may contain {SPAN}"
+    )
+    _add_run_options(validate)
+    validate.set_defaults(func=cmd_run)
+
+    demo = commands.add_parser(
+        "demo-data",
+        help="write the synthetic demo image set",
+        description="Write a deterministic synthetic set of drawn hand shapes, one finger "
+        "configuration per LSE letter, in the one-folder-per-class layout.",
+    )
+    demo.add_argument("--out", default="demo_data", help="output folder (default: ./demo_data)")
+    demo.add_argument("--images-per-class", type=int, default=40)
+    demo.add_argument("--signers", type=int, default=4)
+    demo.add_argument("--image-size", type=int, default=160)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=cmd_demo_data)
+
+    schema = commands.add_parser(
+        "schema",
+        help="write the schema inferred by the last run to schemas/ for curation",
+        description="Copy the schema SchemaGen inferred in the latest run to a file you "
+        "can edit and pass back with --schema (ImportSchemaGen).",
+    )
+    schema.add_argument("--out", default="schemas/schema.pbtxt", help="default: schemas/schema.pbtxt")
+    _add_run_options(schema)
+    schema.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    _configure_logging(getattr(args, "verbose", False))
+    try:
+        args.func(args)
+    except SignpipeError as err:
+        print(f"signpipe: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

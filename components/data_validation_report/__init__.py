@@ -1,0 +1,1 @@
+"""Data validation report and gate component."""

@@ -1,0 +1,65 @@
+"""DataValidationReport: one HTML page per run, and the gate that stops bad data."""
+
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import Channel, artifact, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from signpipe.components.data_validation_report import executor
+
+
+class DataReport(artifact.Artifact):
+    """A folder holding `index.html` and `findings.json`."""
+
+    TYPE_NAME = "signpipe.DataReport"
+
+
+class DataValidationReportSpec(ComponentSpec):
+    """Inputs are the data half's artifacts; parameters are the project's own checks."""
+
+    PARAMETERS = {
+        executor.MAX_CLASS_IMBALANCE_KEY: ExecutionParameter(type=float),
+        executor.MIN_IMAGE_SIDE_KEY: ExecutionParameter(type=int),
+        executor.SAMPLES_PER_CLASS_KEY: ExecutionParameter(type=int),
+        executor.FAIL_ON_ANOMALIES_KEY: ExecutionParameter(type=int),
+    }
+    INPUTS = {
+        "examples": ChannelParameter(type=standard_artifacts.Examples),
+        "statistics": ChannelParameter(type=standard_artifacts.ExampleStatistics),
+        "anomalies": ChannelParameter(type=standard_artifacts.ExampleAnomalies),
+    }
+    OUTPUTS = {"report": ChannelParameter(type=DataReport)}
+
+
+class DataValidationReport(base_component.BaseComponent):
+    """Writes the data validation page and, when asked, fails the run on any anomaly.
+
+    Besides TFDV's schema anomalies it checks class balance per split, classes missing
+    from a split, and images smaller than a minimum side.
+    """
+
+    SPEC_CLASS = DataValidationReportSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(
+        self,
+        examples: Channel,
+        statistics: Channel,
+        anomalies: Channel,
+        max_class_imbalance: float = 5.0,
+        min_image_side: int = 32,
+        samples_per_class: int = 6,
+        fail_on_anomalies: bool = True,
+    ):
+        """Wire the report to ExampleGen, StatisticsGen and ExampleValidator outputs."""
+        super().__init__(
+            spec=DataValidationReportSpec(
+                examples=examples,
+                statistics=statistics,
+                anomalies=anomalies,
+                max_class_imbalance=float(max_class_imbalance),
+                min_image_side=int(min_image_side),
+                samples_per_class=int(samples_per_class),
+                fail_on_anomalies=int(fail_on_anomalies),
+                report=Channel(type=DataReport),
+            )
+        )

@@ -1,0 +1,1 @@
+"""ExampleGen that ingests a one-folder-per-class image tree."""

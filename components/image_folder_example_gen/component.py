@@ -1,0 +1,86 @@
+"""ImageFolderExampleGen: a FileBasedExampleGen for `<root>/<label>/<image>` trees."""
+
+import json
+from collections.abc import Mapping
+
+from tfx.components.example_gen import driver
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.proto import example_gen_pb2, range_config_pb2
+from tfx.types import Channel, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from signpipe.components.image_folder_example_gen import executor, folder_layout
+
+
+class ImageFolderExampleGenSpec(ComponentSpec):
+    """File-based ExampleGen parameters plus how to group and split images."""
+
+    PARAMETERS = {
+        **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
+        executor.GROUP_REGEX_KEY: ExecutionParameter(type=str, optional=True),
+        executor.GROUP_FOLDER_LEVEL_KEY: ExecutionParameter(type=int, optional=True),
+        executor.PINNED_GROUPS_KEY: ExecutionParameter(type=str, optional=True),
+        executor.SPLIT_SEED_KEY: ExecutionParameter(type=str, optional=True),
+    }
+    INPUTS = {}
+    OUTPUTS = {
+        standard_component_specs.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)
+    }
+
+
+def split_output_config(ratios: Mapping[str, float]) -> example_gen_pb2.Output:
+    """Output config whose hash_buckets carry the split ratios in parts per thousand."""
+    splits = [
+        example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=round(ratio * 1000))
+        for name, ratio in ratios.items()
+    ]
+    return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=splits))
+
+
+class ImageFolderExampleGen(base_beam_component.BaseBeamComponent):
+    """Reads labelled images, checks and measures each, and writes split tf.Examples.
+
+    Splits are stratified by label, or made by group (signer, session) so that no group
+    sits in two splits. Bad files and duplicates are reported in `ingestion_report.json`
+    inside the Examples artifact. A `{SPAN}` in the data root selects the latest span.
+    """
+
+    SPEC_CLASS = ImageFolderExampleGenSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+    DRIVER_CLASS = driver.FileBasedDriver
+
+    def __init__(
+        self,
+        data_root: str,
+        split_ratios: Mapping[str, float],
+        group_regex: str | None = None,
+        group_folder_level: int | None = None,
+        pinned_groups: Mapping[str, str] | None = None,
+        split_seed: str = "signpipe",
+        span: int | None = None,
+    ):
+        """Configure ingestion of `data_root` into the given split ratios."""
+        input_base, pattern = folder_layout.split_data_root(data_root, group_folder_level)
+        range_config = None
+        if span is not None:
+            range_config = range_config_pb2.RangeConfig(
+                static_range=range_config_pb2.StaticRange(
+                    start_span_number=span, end_span_number=span
+                )
+            )
+        spec = ImageFolderExampleGenSpec(
+            input_base=input_base,
+            input_config=example_gen_pb2.Input(
+                splits=[example_gen_pb2.Input.Split(name="images", pattern=pattern)]
+            ),
+            output_config=split_output_config(split_ratios),
+            range_config=range_config,
+            output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
+            output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+            group_regex=group_regex,
+            group_folder_level=group_folder_level,
+            pinned_groups=json.dumps(dict(pinned_groups or {}), sort_keys=True),
+            split_seed=split_seed,
+            examples=Channel(type=standard_artifacts.Examples),
+        )
+        super().__init__(spec=spec)

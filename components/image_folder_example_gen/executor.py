@@ -1,0 +1,370 @@
+"""Beam executor: image files -> checked, de-duplicated, split tf.Examples plus a report."""
+
+import dataclasses
+import json
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import apache_beam as beam
+import tensorflow as tf
+from apache_beam.io import fileio as beam_fileio
+from apache_beam.io.filesystems import FileSystems
+from tfx.components.example_gen import write_split
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
+from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
+
+from signpipe.components.image_folder_example_gen import (
+    folder_layout,
+    image_facts,
+    ingestion_report,
+    split_assignment,
+)
+from signpipe.errors import DataRootError
+
+GROUP_REGEX_KEY = "group_regex"
+GROUP_FOLDER_LEVEL_KEY = "group_folder_level"
+PINNED_GROUPS_KEY = "pinned_groups"
+SPLIT_SEED_KEY = "split_seed"
+
+_QUARANTINE = "quarantine"
+_METRICS_NAMESPACE = "image_folder_example_gen"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Image:
+    """One usable image on its way through the pipeline."""
+
+    path: str
+    label: str
+    group: str
+    facts: image_facts.ImageFacts
+
+
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    """What the Beam stages need from the execution properties."""
+
+    root: str
+    split_names: tuple[str, ...]
+    weights: tuple[int, ...]
+    seed: str
+    group_regex: str | None
+    group_folder_level: int | None
+    pinned_groups: dict[str, str]
+
+    @property
+    def grouped(self) -> bool:
+        """Whether splits are made by group rather than by image."""
+        return bool(self.group_regex) or self.group_folder_level is not None
+
+
+class _ReadImage(beam.DoFn):
+    """Reads and checks one file; bad files go to the quarantine output with the reason."""
+
+    def __init__(self, options: _Options):
+        self._options = options
+        self._regex = None
+        self._good = beam.metrics.Metrics.counter(_METRICS_NAMESPACE, "images_read")
+        self._bad = beam.metrics.Metrics.counter(_METRICS_NAMESPACE, "files_quarantined")
+
+    def setup(self):
+        if self._options.group_regex:
+            self._regex = re.compile(self._options.group_regex)
+
+    def process(self, path: str):
+        relative = folder_layout.relative_path(self._options.root, path)
+        try:
+            group = split_assignment.group_key(
+                relative, self._regex, self._options.group_folder_level
+            )
+            image_facts.check_extension(path)
+            with FileSystems.open(path, compression_type="uncompressed") as handle:
+                content = handle.read()
+            facts = image_facts.read_image_facts(path, content)
+        except IsADirectoryError:
+            reason = "a folder where images were expected: set group_folder_level to read it"
+        except (ValueError, OSError) as err:
+            reason = str(err) if isinstance(err, ValueError) else f"unreadable: {err}"
+        else:
+            self._good.inc()
+            yield facts.content_hash, _Image(path, folder_layout.label_of(relative), group, facts)
+            return
+        self._bad.inc()
+        yield beam.pvalue.TaggedOutput(_QUARANTINE, {"path": path, "reason": reason})
+
+
+def _keep_one_copy(item: tuple[str, Iterable[_Image]]):
+    """Keep the first of identical files; identical files under two labels are all left out."""
+    content_hash, copies = item
+    copies = sorted(copies, key=lambda image: image.path)
+    labels = sorted({image.label for image in copies})
+    if len(labels) > 1:
+        for image in copies:
+            reason = (
+                f"same content in classes {labels}: the label is ambiguous; "
+                "keep the file in one class folder only"
+            )
+            yield beam.pvalue.TaggedOutput(_QUARANTINE, {"path": image.path, "reason": reason})
+        return
+    if len(copies) > 1:
+        dropped = [image.path for image in copies[1:]]
+        yield beam.pvalue.TaggedOutput("duplicates", {"kept": copies[0].path, "dropped": dropped})
+    yield content_hash, copies[0]
+
+
+def _stratified(item: tuple[str, Iterable[str]], options: _Options):
+    """Assign one label's images to splits by quota."""
+    _label, hashes = item
+    assignment = split_assignment.stratified_assignment(
+        hashes, options.split_names, options.weights, options.seed
+    )
+    yield from assignment.items()
+
+
+def _to_example(image: _Image, with_group: bool) -> tf.train.Example:
+    """Build the tf.Example for one image."""
+    facts = image.facts
+
+    def _bytes(*values: bytes) -> tf.train.Feature:
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=list(values)))
+
+    def _int(value: int) -> tf.train.Feature:
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+    def _float(value: float) -> tf.train.Feature:
+        return tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+
+    feature = {
+        "image_raw": _bytes(facts.encoded),
+        "label": _bytes(image.label.encode()),
+        "source_path": _bytes(image.path.encode()),
+        "content_hash": _bytes(facts.content_hash.encode()),
+        "image_format": _bytes(facts.image_format.encode()),
+        "height": _int(facts.height),
+        "width": _int(facts.width),
+        "channels": _int(facts.channels),
+        "file_size": _int(facts.file_size),
+        "brightness": _float(facts.brightness),
+        "sharpness": _float(facts.sharpness),
+    }
+    if with_group:
+        feature["group"] = _bytes(image.group.encode())
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+@beam.ptransform_fn
+def _AssignSplits(images, options: _Options):
+    """(content_hash, image) -> (split_name, image)."""
+    if options.grouped:
+        group_sizes = (
+            images
+            | "GroupOf" >> beam.Map(lambda kv: kv[1].group)
+            | "CountPerGroup" >> beam.combiners.Count.PerElement()
+            | "AllGroups" >> beam.combiners.ToDict()
+        )
+        assignment = group_sizes | "AssignGroups" >> beam.Map(
+            split_assignment.group_assignment,
+            options.split_names,
+            options.weights,
+            options.seed,
+            options.pinned_groups,
+        )
+        return images | "SplitOfGroup" >> beam.Map(
+            lambda kv, groups: (groups[kv[1].group], kv[1]),
+            groups=beam.pvalue.AsSingleton(assignment),
+        )
+    splits = (
+        images
+        | "LabelAndHash" >> beam.Map(lambda kv: (kv[1].label, kv[0]))
+        | "ByLabel" >> beam.GroupByKey()
+        | "Stratify" >> beam.FlatMap(_stratified, options)
+    )
+    return (
+        {"image": images, "split": splits}
+        | "JoinSplit" >> beam.CoGroupByKey()
+        | "SplitOfImage" >> beam.Map(lambda kv: (kv[1]["split"][0], kv[1]["image"][0]))
+    )
+
+
+def _build_report(_, options, quarantined, duplicates, counts, labels) -> dict[str, Any]:
+    """Assemble the ingestion report from the pipeline's side outputs."""
+    per_split = {name: {} for name in options.split_names}
+    for (split, label), count in counts:
+        per_split[split][label] = count
+    return {
+        "data_root": options.root,
+        "labels": sorted(labels),
+        "split_names": list(options.split_names),
+        "split_by": (
+            f"group regex {options.group_regex!r}"
+            if options.group_regex
+            else f"group folder level {options.group_folder_level}"
+            if options.group_folder_level is not None
+            else "label (stratified)"
+        ),
+        "counts": per_split,
+        "quarantined": sorted(quarantined, key=lambda row: row["path"]),
+        "duplicates": sorted(duplicates, key=lambda row: row["kept"]),
+        "totals": {
+            "examples": sum(count for _, count in counts),
+            "quarantined": len(quarantined),
+            "duplicates_dropped": sum(len(row["dropped"]) for row in duplicates),
+        },
+    }
+
+
+def _class_folders(root: str) -> list[str]:
+    """Class folder names under the root, or a DataRootError saying what is wrong."""
+    if not fileio.exists(root):
+        raise DataRootError(
+            f"data root '{root}' does not exist: point --data-root at a folder holding one "
+            "sub-folder per class (e.g. <root>/A/img1.jpg)"
+        )
+    if not fileio.isdir(root):
+        raise DataRootError(f"data root '{root}' is a file, not a folder of class folders")
+    names = [
+        name.rstrip("/")
+        for name in fileio.listdir(root)
+        if not name.startswith(".") and fileio.isdir(f"{root.rstrip('/')}/{name}")
+    ]
+    if not names:
+        raise DataRootError(
+            f"data root '{root}' holds no class folders: put each class's images in "
+            "<root>/<class name>/"
+        )
+    return sorted(folder_layout.label_of(name) for name in names)
+
+
+def _group_folder_level(exec_properties: dict[str, Any]) -> int | None:
+    """The group sub-folder level, or None (-1 and unset mean no folder grouping)."""
+    level = exec_properties.get(GROUP_FOLDER_LEVEL_KEY)
+    return int(level) if level not in (None, "", -1) else None
+
+
+def _options(exec_properties: dict[str, Any], output_config, root: str) -> _Options:
+    splits = output_config.split_config.splits
+    return _Options(
+        root=root,
+        split_names=tuple(split.name for split in splits),
+        weights=tuple(split.hash_buckets for split in splits),
+        seed=exec_properties.get(SPLIT_SEED_KEY) or "signpipe",
+        group_regex=exec_properties.get(GROUP_REGEX_KEY) or None,
+        group_folder_level=_group_folder_level(exec_properties),
+        pinned_groups=json.loads(exec_properties.get(PINNED_GROUPS_KEY) or "{}"),
+    )
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Ingests `<root>/<label>/<image>` into split tf.Example TFRecords and a report."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[Any]],
+        output_dict: dict[str, list[Any]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        """Run the ingestion Beam pipeline and record its counts on the artifact."""
+        self._log_startup(input_dict, output_dict, exec_properties)
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
+        )
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
+        )
+        input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        pattern = input_config.splits[0].pattern
+        root = folder_layout.resolved_root(
+            input_base, pattern, _group_folder_level(exec_properties)
+        )
+        labels = _class_folders(root)
+        options = _options(exec_properties, output_config, root)
+
+        examples = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EXAMPLES_KEY]
+        )
+        examples.split_names = artifact_utils.encode_split_names(list(options.split_names))
+        file_format = exec_properties.get(
+            standard_component_specs.OUTPUT_FILE_FORMAT_KEY, example_gen_pb2.FORMAT_TFRECORDS_GZIP
+        )
+        logging.info("Ingesting images from %s", root)
+        with self._make_beam_pipeline() as pipeline:
+            read = (
+                pipeline
+                | "MatchFiles" >> beam_fileio.MatchFiles(f"{input_base.rstrip('/')}/{pattern}")
+                | "Paths" >> beam.Map(lambda metadata: metadata.path)
+                | "Spread" >> beam.Reshuffle()
+                | "ReadImages"
+                >> beam.ParDo(_ReadImage(options)).with_outputs(_QUARANTINE, main="ok")
+            )
+            unique = (
+                read.ok
+                | "ByContent" >> beam.GroupByKey()
+                | "KeepOneCopy"
+                >> beam.FlatMap(_keep_one_copy).with_outputs(_QUARANTINE, "duplicates", main="ok")
+            )
+            assigned = unique.ok | "AssignSplits" >> _AssignSplits(options)  # pylint: disable=no-value-for-parameter
+            with_group = options.grouped
+            for split in options.split_names:
+                (
+                    assigned
+                    | f"Only[{split}]" >> beam.Filter(lambda kv, name=split: kv[0] == name)
+                    | f"ToExample[{split}]" >> beam.Map(lambda kv: _to_example(kv[1], with_group))
+                    | f"WriteSplit[{split}]"
+                    >> write_split.WriteSplit(
+                        artifact_utils.get_split_uri([examples], split),
+                        file_format,
+                        exec_properties,
+                    )
+                )
+            quarantined = (
+                read[_QUARANTINE],
+                unique[_QUARANTINE],
+            ) | "AllQuarantined" >> beam.Flatten()
+            counts = (
+                assigned
+                | "SplitLabel" >> beam.Map(lambda kv: (kv[0], kv[1].label))
+                | "CountSplitLabel" >> beam.combiners.Count.PerElement()
+            )
+            (
+                pipeline
+                | "ReportSeed" >> beam.Create([None])
+                | "BuildReport"
+                >> beam.Map(
+                    _build_report,
+                    options,
+                    quarantined=beam.pvalue.AsList(quarantined),
+                    duplicates=beam.pvalue.AsList(unique.duplicates),
+                    counts=beam.pvalue.AsList(counts),
+                    labels=labels,
+                )
+                | "WriteReport"
+                >> beam.Map(lambda report: ingestion_report.write_report(examples.uri, report))
+            )
+        examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+        examples_utils.set_file_format(examples, write_split.to_file_format_str(file_format))
+        report = ingestion_report.read_report(examples.uri)
+        for key, value in report["totals"].items():
+            examples.set_int_custom_property(key, value)
+        _fail_on_empty_classes(report, ingestion_report.REPORT_FILE, examples.uri)
+
+
+def _fail_on_empty_classes(report: dict[str, Any], report_file: str, uri: str) -> None:
+    """A class folder with no usable image stops the run, naming the folders."""
+    found = Counter()
+    for per_label in report["counts"].values():
+        found.update(per_label)
+    empty = [label for label in report["labels"] if not found[label]]
+    if empty:
+        raise DataRootError(
+            f"class folder(s) {empty} under '{report['data_root']}' hold no usable image; "
+            f"the reasons are listed in {uri}/{report_file}. Add images or remove the folder."
+        )

@@ -1,0 +1,181 @@
+"""The run configuration: one typed place, with defaults that run on the generated demo data."""
+
+import dataclasses
+import json
+import os
+import re
+import typing
+from pathlib import Path
+from typing import Any
+
+from signpipe.errors import ConfigError
+
+REQUIRED_SPLITS = ("train", "eval")
+DEMO_DATA_FOLDER = "demo_data"
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the images are and how they are split."""
+
+    data_root: str = ""  # empty: the generated demo data under `home`
+    split_ratios: dict[str, float] = dataclasses.field(
+        default_factory=lambda: {"train": 0.7, "eval": 0.15, "test": 0.15}
+    )
+    group_regex: str | None = None  # e.g. "^(hand\\d+)_" keeps each signer in one split
+    group_folder_level: int | None = None  # 1: the first sub-folder below the class folder
+    pinned_groups: dict[str, str] = dataclasses.field(default_factory=dict)  # group -> split
+    split_seed: str = "signpipe"
+    span: int | None = None  # with `{SPAN}` in data_root: None picks the latest span
+
+
+@dataclasses.dataclass
+class DemoDataConfig:
+    """The synthetic data set generated when no data root is given."""
+
+    images_per_class: int = 40
+    signers: int = 4
+    image_size: int = 160
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class ValidationConfig:
+    """How the data is checked before anything trains on it."""
+
+    schema_path: str | None = None  # a curated schema.pbtxt (see `signpipe schema`)
+    fail_on_anomalies: bool = True  # False: anomalies are reported as warnings only
+    max_class_imbalance: float = 5.0  # largest / smallest class count within a split
+    min_image_side: int = 32  # pixels; smaller images are an anomaly
+    sample_images_per_class: int = 6  # thumbnails per class in the report
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    """Everything a run needs; the CLI, the runners and the tests build pipelines from it."""
+
+    pipeline_name: str = "signpipe"
+    home: str = "signpipe_home"  # pipeline root, metadata store and reports live here
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    demo: DemoDataConfig = dataclasses.field(default_factory=DemoDataConfig)
+    validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
+    enable_cache: bool = True
+    beam_args: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def pipeline_root(self) -> str:
+        """Where TFX writes every artifact of this pipeline."""
+        return os.path.join(self.home, "pipelines", self.pipeline_name)
+
+    @property
+    def metadata_path(self) -> str:
+        """The SQLite ML Metadata store."""
+        return os.path.join(self.home, "metadata.sqlite")
+
+    @property
+    def data_root(self) -> str:
+        """The image folder to ingest: the configured one, or the demo data."""
+        return self.data.data_root or os.path.join(self.home, DEMO_DATA_FOLDER)
+
+    @property
+    def uses_demo_data(self) -> bool:
+        """Whether the run ingests the generated demo data."""
+        return not self.data.data_root
+
+    def beam_pipeline_args(self) -> list[str]:
+        """Beam args for every Beam component: DirectRunner with a worker per core by default."""
+        if self.beam_args:
+            return list(self.beam_args)
+        return [
+            "--direct_running_mode=multi_processing",
+            f"--direct_num_workers={os.cpu_count() or 1}",
+        ]
+
+    def validate(self) -> "PipelineConfig":
+        """Check values that would otherwise fail deep inside TFX; return self."""
+        ratios = self.data.split_ratios
+        missing = [name for name in REQUIRED_SPLITS if name not in ratios]
+        if missing:
+            raise ConfigError(f"data.split_ratios needs the split(s) {missing}; got {ratios}")
+        bad = {name: r for name, r in ratios.items() if not isinstance(r, int | float) or r < 0}
+        if bad or sum(ratios.values()) <= 0:
+            raise ConfigError(f"data.split_ratios must be non-negative numbers; got {ratios}")
+        if any(ratios[name] <= 0 for name in REQUIRED_SPLITS):
+            raise ConfigError(f"data.split_ratios for {list(REQUIRED_SPLITS)} must be above 0")
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.pipeline_name):
+            raise ConfigError(
+                f"pipeline_name '{self.pipeline_name}' must be lower case letters, digits, _"
+            )
+        if self.data.group_regex and self.data.group_folder_level is not None:
+            raise ConfigError("set data.group_regex or data.group_folder_level, not both")
+        if self.data.group_regex:
+            try:
+                re.compile(self.data.group_regex)
+            except re.error as err:
+                raise ConfigError(
+                    f"data.group_regex '{self.data.group_regex}' is not a regex: {err}"
+                ) from None
+        level = self.data.group_folder_level
+        if level is not None and level < 1:
+            raise ConfigError(f"data.group_folder_level must be 1 or more; got {level}")
+        if self.validation.max_class_imbalance < 1:
+            raise ConfigError("validation.max_class_imbalance must be at least 1")
+        if self.validation.schema_path and not Path(self.validation.schema_path).is_file():
+            raise ConfigError(
+                f"validation.schema_path '{self.validation.schema_path}' is not a file: "
+                "write one with `signpipe schema`"
+            )
+        return self
+
+
+def _from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
+    """Build a config dataclass from a dict, naming any unknown key."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where or 'the config'} must be a mapping; got {values!r}")
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key(s) {[f'{where}{key}' for key in unknown]}; "
+            f"known keys: {sorted(fields)}"
+        )
+    kwargs = {}
+    for key, value in values.items():
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = _from_dict(hints[key], value, f"{where}{key}.")
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def load_config(path: str | None = None, **overrides: Any) -> PipelineConfig:
+    """Read a JSON or YAML config file (or the defaults) and apply dotted-key overrides."""
+    values: dict[str, Any] = {}
+    if path:
+        text = _read_text(path)
+        if path.endswith((".yaml", ".yml")):
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        else:
+            try:
+                values = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise ConfigError(f"config file '{path}' is not valid JSON: {err}") from None
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = values
+        *parents, leaf = dotted.split(".")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return _from_dict(PipelineConfig, values, "").validate()
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read config file '{path}': {err.strerror}") from None
