@@ -97,11 +97,12 @@ class PipelineConfig:
         missing = [name for name in REQUIRED_SPLITS if name not in ratios]
         if missing:
             raise ConfigError(f"data.split_ratios needs the split(s) {missing}; got {ratios}")
-        bad = {name: r for name, r in ratios.items() if not isinstance(r, int | float) or r < 0}
-        if bad or sum(ratios.values()) <= 0:
-            raise ConfigError(f"data.split_ratios must be non-negative numbers; got {ratios}")
-        if any(ratios[name] <= 0 for name in REQUIRED_SPLITS):
-            raise ConfigError(f"data.split_ratios for {list(REQUIRED_SPLITS)} must be above 0")
+        bad = {name: r for name, r in ratios.items() if not isinstance(r, int | float) or r <= 0}
+        if bad:
+            raise ConfigError(
+                f"data.split_ratios must be numbers above 0 (leave a split out to drop it); "
+                f"got {bad}"
+            )
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.pipeline_name):
             raise ConfigError(
                 f"pipeline_name '{self.pipeline_name}' must be lower case letters, digits, _"
@@ -115,6 +116,11 @@ class PipelineConfig:
                 raise ConfigError(
                     f"data.group_regex '{self.data.group_regex}' is not a regex: {err}"
                 ) from None
+        unknown = {g: s for g, s in self.data.pinned_groups.items() if s not in ratios}
+        if unknown:
+            raise ConfigError(
+                f"data.pinned_groups {unknown} names unknown split(s); splits: {list(ratios)}"
+            )
         level = self.data.group_folder_level
         if level is not None and level < 1:
             raise ConfigError(f"data.group_folder_level must be 1 or more; got {level}")

@@ -170,11 +170,13 @@ def _AssignSplits(images, options: _Options):
             | "AllGroups" >> beam.combiners.ToDict()
         )
         assignment = group_sizes | "AssignGroups" >> beam.Map(
-            split_assignment.group_assignment,
-            options.split_names,
-            options.weights,
-            options.seed,
-            options.pinned_groups,
+            lambda sizes: split_assignment.group_assignment(
+                dict(sizes),
+                options.split_names,
+                options.weights,
+                options.seed,
+                options.pinned_groups,
+            )
         )
         return images | "SplitOfGroup" >> beam.Map(
             lambda kv, groups: (groups[kv[1].group], kv[1]),
@@ -354,17 +356,25 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         report = ingestion_report.read_report(examples.uri)
         for key, value in report["totals"].items():
             examples.set_int_custom_property(key, value)
-        _fail_on_empty_classes(report, ingestion_report.REPORT_FILE, examples.uri)
+        _check_outcome(report, examples.uri)
 
 
-def _fail_on_empty_classes(report: dict[str, Any], report_file: str, uri: str) -> None:
-    """A class folder with no usable image stops the run, naming the folders."""
+def _check_outcome(report: dict[str, Any], uri: str) -> None:
+    """Stop on a class folder with no usable image, or a split that received no image."""
     found = Counter()
     for per_label in report["counts"].values():
         found.update(per_label)
-    empty = [label for label in report["labels"] if not found[label]]
-    if empty:
+    empty_classes = [label for label in report["labels"] if not found[label]]
+    if empty_classes:
         raise DataRootError(
-            f"class folder(s) {empty} under '{report['data_root']}' hold no usable image; "
-            f"the reasons are listed in {uri}/{report_file}. Add images or remove the folder."
+            f"class folder(s) {empty_classes} under '{report['data_root']}' hold no usable "
+            f"image; the reasons are listed in {uri}/{ingestion_report.REPORT_FILE}. "
+            "Add images or remove the folder."
+        )
+    empty_splits = [split for split, per_label in report["counts"].items() if not per_label]
+    if empty_splits:
+        raise DataRootError(
+            f"split(s) {empty_splits} received no image ({report['split_by']}, "
+            f"{report['totals']['examples']} images). Add images (from more groups when "
+            "splitting by group), pin a group to the split, or change data.split_ratios."
         )

@@ -4,8 +4,6 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from signpipe.errors import ConfigError
-
 
 def stable_rank_key(seed: str, key: str) -> str:
     """Hash that orders items the same way on every run and every worker."""
@@ -43,37 +41,29 @@ def group_assignment(
     seed: str,
     pinned: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Put whole groups into splits, largest first, each into the split furthest below quota."""
-    pinned = dict(pinned or {})
-    unknown_splits = sorted(set(pinned.values()) - set(split_names))
-    if unknown_splits:
-        raise ConfigError(
-            f"pinned_groups names split(s) {unknown_splits}; the splits are {list(split_names)}"
-        )
+    """Put whole groups into splits, largest first, each into the split furthest below quota.
+
+    While the groups left are only just enough to give every still-empty split one group,
+    they go to the empty splits, so a split with a ratio above 0 is empty only when there
+    are fewer groups than splits.
+    """
     total = sum(group_sizes.values())
     weight_sum = sum(weights)
     targets = {name: total * w / weight_sum for name, w in zip(split_names, weights, strict=True)}
     filled = dict.fromkeys(split_names, 0)
     assignment = {}
-    for group, split in pinned.items():
+    for group, split in (pinned or {}).items():
         if group in group_sizes:
             assignment[group] = split
             filled[split] += group_sizes[group]
     free = [g for g in group_sizes if g not in assignment]
     free.sort(key=lambda g: (-group_sizes[g], stable_rank_key(seed, g)))
-    for group in free:
-        split = max(split_names, key=lambda name: targets[name] - filled[name])
+    for left, group in zip(range(len(free), 0, -1), free):
+        empty = [name for name in split_names if targets[name] > 0 and filled[name] == 0]
+        candidates = empty if 0 < left <= len(empty) else split_names
+        split = max(candidates, key=lambda name: targets[name] - filled[name])
         assignment[group] = split
         filled[split] += group_sizes[group]
-    empty = [
-        name for name, w in zip(split_names, weights, strict=True) if w > 0 and filled[name] == 0
-    ]
-    if empty:
-        raise ConfigError(
-            f"splitting by group left split(s) {empty} empty: {len(group_sizes)} group(s) "
-            f"{sorted(group_sizes)} cannot fill {len(split_names)} splits. Add data from more "
-            "groups, set that split's ratio to 0, pin a group to it, or split without groups."
-        )
     return assignment
 
 
