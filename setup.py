@@ -1,4 +1,5 @@
 """Packaging for signpipe: the repo's top-level folders install as `signpipe.<folder>`."""
+
 from setuptools import setup
 
 SUBPACKAGES = ("pipeline", "components", "models", "data")

@@ -1,1 +1,1 @@
-"""signpipe.models."""
+"""Model code: preprocessing (Transform) and the Keras model (Trainer)."""

@@ -6,13 +6,14 @@ from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGe
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 
+from signpipe.components.data_gate.component import DataGate
 from signpipe.components.data_validation_report.component import DataValidationReport
 from signpipe.components.image_folder_example_gen.component import ImageFolderExampleGen
 from signpipe.pipeline.configs import PipelineConfig
 
 
 def data_components(config: PipelineConfig) -> list:
-    """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> the data report gate."""
+    """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> report -> gate."""
     data = config.data
     example_gen = ImageFolderExampleGen(
         data_root=config.data_root,
@@ -44,9 +45,9 @@ def data_components(config: PipelineConfig) -> list:
         max_class_imbalance=validation.max_class_imbalance,
         min_image_side=validation.min_image_side,
         samples_per_class=validation.sample_images_per_class,
-        fail_on_anomalies=validation.fail_on_anomalies,
     )
-    return [example_gen, statistics_gen, schema_gen, example_validator, report]
+    gate = DataGate(report=report.outputs["report"], fail_on_anomalies=validation.fail_on_anomalies)
+    return [example_gen, statistics_gen, schema_gen, example_validator, report, gate]
 
 
 def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:

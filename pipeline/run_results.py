@@ -17,15 +17,51 @@ from signpipe.pipeline.configs import PipelineConfig
 _SCHEMA_FILE = "schema.pbtxt"
 
 
+@dataclasses.dataclass(frozen=True)
+class ComponentExecution:
+    """One component's execution in one pipeline run."""
+
+    component: str
+    run_id: str
+    state: str  # COMPLETE, CACHED, FAILED, RUNNING, ...
+    seconds: float
+
+
+def _store(config: PipelineConfig) -> metadata_store.MetadataStore:
+    connection = metadata.sqlite_metadata_connection_config(config.metadata_path)
+    return metadata_store.MetadataStore(connection)
+
+
+def component_executions(config: PipelineConfig) -> list[ComponentExecution]:
+    """Every component execution in the store, oldest first."""
+    if not os.path.exists(config.metadata_path):
+        return []
+    store = _store(config)
+    context_types = {t.id: t.name for t in store.get_context_types()}
+    executions = []
+    for execution in sorted(store.get_executions(), key=lambda e: e.id):
+        names = {
+            context_types[c.type_id]: c.name for c in store.get_contexts_by_execution(execution.id)
+        }
+        elapsed = execution.last_update_time_since_epoch - execution.create_time_since_epoch
+        executions.append(
+            ComponentExecution(
+                component=names.get("node", "").rpartition(".")[2],
+                run_id=names.get("pipeline_run", ""),
+                state=metadata_store_pb2.Execution.State.Name(execution.last_known_state),
+                seconds=elapsed / 1000.0,
+            )
+        )
+    return executions
+
+
 def latest_artifact(config: PipelineConfig, type_name: str) -> metadata_store_pb2.Artifact | None:
     """The newest live artifact of a type in this pipeline's store, or None."""
     if not os.path.exists(config.metadata_path):
         return None
-    connection = metadata.sqlite_metadata_connection_config(config.metadata_path)
-    store = metadata_store.MetadataStore(connection)
     live = [
         artifact
-        for artifact in store.get_artifacts_by_type(type_name)
+        for artifact in _store(config).get_artifacts_by_type(type_name)
         if artifact.state == metadata_store_pb2.Artifact.LIVE
     ]
     return max(live, key=lambda artifact: artifact.id, default=None)
@@ -64,7 +100,7 @@ def data_summary(config: PipelineConfig) -> DataSummary:
         raise ConfigError(f"no completed run found in {config.metadata_path}: run `signpipe run`")
     ingestion = ingestion_report.read_report(examples.uri)
     return DataSummary(
-        counts=ingestion["counts"],
+        counts={split: ingestion["counts"][split] for split in ingestion["split_names"]},
         quarantined=ingestion["totals"]["quarantined"],
         duplicates_dropped=ingestion["totals"]["duplicates_dropped"],
         anomalies=report.custom_properties["anomalies"].int_value,

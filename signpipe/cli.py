@@ -1,4 +1,4 @@
-"""The `signpipe` command: run the pipeline, validate a data folder, make demo data, export a schema."""
+"""The `signpipe` command: run the pipeline, validate data, make demo data, export a schema."""
 
 import argparse
 import logging
@@ -31,14 +31,18 @@ def _split_ratios(text: str | None) -> dict[str, float] | None:
     try:
         return {name: float(value) for name, value in _pairs(text, "--split").items()}
     except ValueError:
-        raise ConfigError(f"--split ratios must be numbers, e.g. train=0.7,eval=0.15; got '{text}'")
+        raise ConfigError(
+            f"--split ratios must be numbers, e.g. train=0.7,eval=0.15; got '{text}'"
+        ) from None
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that runs the pipeline."""
     parser.add_argument("--config", metavar="FILE", help="JSON or YAML run configuration")
     parser.add_argument(
-        "--home", metavar="DIR", help="pipeline root, metadata store and demo data (default: ./signpipe_home)"
+        "--home",
+        metavar="DIR",
+        help="pipeline root, metadata store and demo data (default: ./signpipe_home)",
     )
     parser.add_argument(
         "--split",
@@ -61,7 +65,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--pin", metavar="GROUP=SPLIT", help="put named groups in given splits, e.g. hand5=test"
     )
     parser.add_argument("--span", type=int, help="with {SPAN} in the data root: ingest this span")
-    parser.add_argument("--schema", metavar="FILE", help="curated schema.pbtxt instead of inferring")
+    parser.add_argument(
+        "--schema", metavar="FILE", help="curated schema.pbtxt instead of inferring one"
+    )
     parser.add_argument(
         "--allow-anomalies",
         action="store_true",
@@ -72,7 +78,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--beam-arg",
         action="append",
         metavar="ARG",
-        help="Beam pipeline arg for every Beam step (repeatable), e.g. --beam-arg=--runner=DataflowRunner",
+        help="Beam pipeline arg for every Beam step (repeatable), "
+        "e.g. --beam-arg=--runner=DataflowRunner",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show TFX and Beam logs")
 
@@ -237,7 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Copy the schema SchemaGen inferred in the latest run to a file you "
         "can edit and pass back with --schema (ImportSchemaGen).",
     )
-    schema.add_argument("--out", default="schemas/schema.pbtxt", help="default: schemas/schema.pbtxt")
+    schema.add_argument(
+        "--out", default="schemas/schema.pbtxt", help="default: schemas/schema.pbtxt"
+    )
     _add_run_options(schema)
     schema.set_defaults(func=cmd_schema)
     return parser

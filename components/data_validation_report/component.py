@@ -1,4 +1,4 @@
-"""DataValidationReport: one HTML page per run, and the gate that stops bad data."""
+"""DataValidationReport: one HTML page per run with every anomaly found."""
 
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import Channel, artifact, standard_artifacts
@@ -20,7 +20,6 @@ class DataValidationReportSpec(ComponentSpec):
         executor.MAX_CLASS_IMBALANCE_KEY: ExecutionParameter(type=float),
         executor.MIN_IMAGE_SIDE_KEY: ExecutionParameter(type=int),
         executor.SAMPLES_PER_CLASS_KEY: ExecutionParameter(type=int),
-        executor.FAIL_ON_ANOMALIES_KEY: ExecutionParameter(type=int),
     }
     INPUTS = {
         "examples": ChannelParameter(type=standard_artifacts.Examples),
@@ -31,7 +30,7 @@ class DataValidationReportSpec(ComponentSpec):
 
 
 class DataValidationReport(base_component.BaseComponent):
-    """Writes the data validation page and, when asked, fails the run on any anomaly.
+    """Writes the data validation page and the findings the DataGate acts on.
 
     Besides TFDV's schema anomalies it checks class balance per split, classes missing
     from a split, and images smaller than a minimum side.
@@ -48,7 +47,6 @@ class DataValidationReport(base_component.BaseComponent):
         max_class_imbalance: float = 5.0,
         min_image_side: int = 32,
         samples_per_class: int = 6,
-        fail_on_anomalies: bool = True,
     ):
         """Wire the report to ExampleGen, StatisticsGen and ExampleValidator outputs."""
         super().__init__(
@@ -59,7 +57,6 @@ class DataValidationReport(base_component.BaseComponent):
                 max_class_imbalance=float(max_class_imbalance),
                 min_image_side=int(min_image_side),
                 samples_per_class=int(samples_per_class),
-                fail_on_anomalies=int(fail_on_anomalies),
                 report=Channel(type=DataReport),
             )
         )

@@ -25,7 +25,8 @@ def class_balance_findings(
                     short="class missing from split",
                     detail=(
                         f"{len(missing)} class(es) have no image in '{split}': {missing}. "
-                        "Add images of them, or split by image instead of by group."
+                        "Every class needs images in every split: add images of them (or, when "
+                        "splitting by group, from groups that land in this split)."
                     ),
                 )
             )

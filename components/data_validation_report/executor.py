@@ -1,4 +1,4 @@
-"""Executor: gather the data half's results, write the HTML report, gate on anomalies."""
+"""Executor: gather the data half's results into the HTML report and a findings list."""
 
 import dataclasses
 import json
@@ -17,12 +17,10 @@ from tfx.types.artifact import Artifact
 
 from signpipe.components.data_validation_report import data_checks, report_page
 from signpipe.components.image_folder_example_gen import ingestion_report
-from signpipe.errors import DataValidationError
 
 MAX_CLASS_IMBALANCE_KEY = "max_class_imbalance"
 MIN_IMAGE_SIDE_KEY = "min_image_side"
 SAMPLES_PER_CLASS_KEY = "samples_per_class"
-FAIL_ON_ANOMALIES_KEY = "fail_on_anomalies"
 REPORT_FILE = "index.html"
 FINDINGS_FILE = "findings.json"
 _ANOMALIES_FILE = "SchemaDiff.pb"
@@ -77,7 +75,7 @@ def _load_anomalies(anomalies: Artifact, split: str) -> anomalies_pb2.Anomalies:
 
 
 class Executor(base_executor.BaseExecutor):
-    """Writes `index.html` and `findings.json`; raises DataValidationError when gating."""
+    """Writes `index.html` and `findings.json` into the report artifact."""
 
     def Do(
         self,
@@ -136,11 +134,3 @@ class Executor(base_executor.BaseExecutor):
         report_artifact.set_int_custom_property("anomalies", len(findings))
         report_artifact.set_int_custom_property("errors", len(errors))
         logging.info("Data validation report: %s (%d findings)", report_path, len(findings))
-        if errors and exec_properties[FAIL_ON_ANOMALIES_KEY]:
-            listed = "\n".join(f"  - [{f.split}] {f.field}: {f.short}: {f.detail}" for f in errors)
-            raise DataValidationError(
-                f"the data failed validation with {len(errors)} anomaly(ies); the run stops "
-                f"before training.\n{listed}\nReport: {report_path}\n"
-                "Fix the data, curate the schema (`signpipe schema`), or pass "
-                "--allow-anomalies to report them as warnings."
-            )

@@ -3,13 +3,13 @@
 import json
 from collections.abc import Mapping
 
-from tfx.components.example_gen import driver
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import Channel, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from signpipe.components.image_folder_example_gen import executor, folder_layout
+from signpipe.components.image_folder_example_gen.driver import ImageFolderDriver
 
 
 class ImageFolderExampleGenSpec(ComponentSpec):
@@ -47,7 +47,7 @@ class ImageFolderExampleGen(base_beam_component.BaseBeamComponent):
 
     SPEC_CLASS = ImageFolderExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
-    DRIVER_CLASS = driver.FileBasedDriver
+    DRIVER_CLASS = ImageFolderDriver
 
     def __init__(
         self,

@@ -5,12 +5,11 @@ import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
 import tensorflow as tf
-from apache_beam.io import fileio as beam_fileio
 from apache_beam.io.filesystems import FileSystems
 from tfx.components.example_gen import write_split
 from tfx.components.util import examples_utils
@@ -119,11 +118,11 @@ def _keep_one_copy(item: tuple[str, Iterable[_Image]]):
     yield content_hash, copies[0]
 
 
-def _stratified(item: tuple[str, Iterable[str]], options: _Options):
-    """Assign one label's images to splits by quota."""
-    _label, hashes = item
+def _stratified(item: tuple[str, Iterable[str]], options: _Options, allocation: dict):
+    """Assign one label's images to splits by its allocated counts."""
+    label, hashes = item
     assignment = split_assignment.stratified_assignment(
-        hashes, options.split_names, options.weights, options.seed
+        hashes, options.split_names, allocation[label], options.seed
     )
     yield from assignment.items()
 
@@ -182,11 +181,24 @@ def _AssignSplits(images, options: _Options):
             lambda kv, groups: (groups[kv[1].group], kv[1]),
             groups=beam.pvalue.AsSingleton(assignment),
         )
+    label_and_hash = images | "LabelAndHash" >> beam.Map(lambda kv: (kv[1].label, kv[0]))
+    allocation = (
+        label_and_hash
+        | "LabelOf" >> beam.Keys()
+        | "CountPerLabel" >> beam.combiners.Count.PerElement()
+        | "AllLabels" >> beam.combiners.ToDict()
+        | "AllocateQuotas"
+        >> beam.Map(
+            lambda sizes: split_assignment.allocate_quotas(
+                dict(sizes), options.weights, options.seed
+            )
+        )
+    )
     splits = (
-        images
-        | "LabelAndHash" >> beam.Map(lambda kv: (kv[1].label, kv[0]))
+        label_and_hash
         | "ByLabel" >> beam.GroupByKey()
-        | "Stratify" >> beam.FlatMap(_stratified, options)
+        | "Stratify"
+        >> beam.FlatMap(_stratified, options, allocation=beam.pvalue.AsSingleton(allocation))
     )
     return (
         {"image": images, "split": splits}
@@ -222,6 +234,23 @@ def _build_report(_, options, quarantined, duplicates, counts, labels) -> dict[s
     }
 
 
+def list_files(folder: str, depth: int) -> Iterator[str]:
+    """Every entry `depth` levels below a folder (dot-files skipped); shallower files too.
+
+    Entries that are not images (folders, broken links) are yielded so that reading them
+    quarantines them with a reason instead of dropping them silently.
+    """
+    for name in sorted(fileio.listdir(folder)):
+        name = name.rstrip("/")
+        if name.startswith("."):
+            continue
+        path = f"{folder}/{name}"
+        if depth > 1 and fileio.isdir(path):
+            yield from list_files(path, depth - 1)
+        else:
+            yield path
+
+
 def _class_folders(root: str) -> list[str]:
     """Class folder names under the root, or a DataRootError saying what is wrong."""
     if not fileio.exists(root):
@@ -241,7 +270,7 @@ def _class_folders(root: str) -> list[str]:
             f"data root '{root}' holds no class folders: put each class's images in "
             "<root>/<class name>/"
         )
-    return sorted(folder_layout.label_of(name) for name in names)
+    return sorted(names)
 
 
 def _group_folder_level(exec_properties: dict[str, Any]) -> int | None:
@@ -287,7 +316,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         root = folder_layout.resolved_root(
             input_base, pattern, _group_folder_level(exec_properties)
         )
-        labels = _class_folders(root)
+        folders = _class_folders(root)
+        labels = sorted({folder_layout.label_of(folder) for folder in folders})
         options = _options(exec_properties, output_config, root)
 
         examples = artifact_utils.get_single_instance(
@@ -301,8 +331,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         with self._make_beam_pipeline() as pipeline:
             read = (
                 pipeline
-                | "MatchFiles" >> beam_fileio.MatchFiles(f"{input_base.rstrip('/')}/{pattern}")
-                | "Paths" >> beam.Map(lambda metadata: metadata.path)
+                | "ClassFolders" >> beam.Create([f"{root}/{folder}" for folder in folders])
+                | "ListFiles"
+                >> beam.FlatMap(
+                    list_files, folder_layout.file_depth(options.group_folder_level) - 1
+                )
                 | "Spread" >> beam.Reshuffle()
                 | "ReadImages"
                 >> beam.ParDo(_ReadImage(options)).with_outputs(_QUARANTINE, main="ok")

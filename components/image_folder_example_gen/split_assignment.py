@@ -10,28 +10,38 @@ def stable_rank_key(seed: str, key: str) -> str:
     return hashlib.sha256(f"{seed}\x00{key}".encode()).hexdigest()
 
 
-def quota_boundaries(weights: Sequence[int], total: int) -> list[int]:
-    """Cumulative item counts per split, rounded so that they add up to total exactly."""
+def allocate_quotas(
+    label_sizes: Mapping[str, int], weights: Sequence[int], seed: str
+) -> dict[str, list[int]]:
+    """Images per split for every label: its exact share rounded so split totals stay on target.
+
+    Each label gets the floor of its share per split; its leftover images go, one at a
+    time, to the split furthest below its target over all labels. So small classes still
+    reach every split, and each label is within one image of its exact share.
+    """
     weight_sum = sum(weights)
-    bounds, running = [], 0
-    for weight in weights:
-        running += weight
-        bounds.append(round(total * running / weight_sum))
-    return bounds
+    total = sum(label_sizes.values())
+    targets = [total * w / weight_sum for w in weights]
+    allocation = {
+        label: [int(size * w // weight_sum) for w in weights] for label, size in label_sizes.items()
+    }
+    filled = [sum(counts[i] for counts in allocation.values()) for i in range(len(weights))]
+    for label in sorted(label_sizes, key=lambda label: stable_rank_key(seed, label)):
+        counts = allocation[label]
+        for _ in range(label_sizes[label] - sum(counts)):
+            index = max(range(len(weights)), key=lambda i: targets[i] - filled[i])
+            counts[index] += 1
+            filled[index] += 1
+    return allocation
 
 
 def stratified_assignment(
-    keys: Iterable[str], split_names: Sequence[str], weights: Sequence[int], seed: str
+    keys: Iterable[str], split_names: Sequence[str], counts: Sequence[int], seed: str
 ) -> dict[str, str]:
-    """Split one label's items by quota, in the order of their stable hash."""
+    """Split one label's items into the given counts per split, in their stable hash order."""
     ordered = sorted(set(keys), key=lambda key: stable_rank_key(seed, key))
-    bounds = quota_boundaries(weights, len(ordered))
-    assignment, split_index = {}, 0
-    for rank, key in enumerate(ordered):
-        while rank >= bounds[split_index]:
-            split_index += 1
-        assignment[key] = split_names[split_index]
-    return assignment
+    names = [name for name, count in zip(split_names, counts, strict=True) for _ in range(count)]
+    return dict(zip(ordered, names, strict=True))
 
 
 def group_assignment(
@@ -58,7 +68,7 @@ def group_assignment(
             filled[split] += group_sizes[group]
     free = [g for g in group_sizes if g not in assignment]
     free.sort(key=lambda g: (-group_sizes[g], stable_rank_key(seed, g)))
-    for left, group in zip(range(len(free), 0, -1), free):
+    for left, group in zip(range(len(free), 0, -1), free, strict=True):
         empty = [name for name in split_names if targets[name] > 0 and filled[name] == 0]
         candidates = empty if 0 < left <= len(empty) else split_names
         split = max(candidates, key=lambda name: targets[name] - filled[name])

@@ -1,0 +1,22 @@
+# The two set-up commands of the README: `make demo` and `make test`. Both bootstrap .venv.
+VENV ?= .venv
+export SIGNPIPE_VENV := $(VENV)
+
+.PHONY: bootstrap demo test lint bench lock
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+demo: bootstrap  ## run the pipeline on generated demo data
+	$(VENV)/bin/signpipe run
+
+test: bootstrap  ## lint, then the whole test suite
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/python -m pytest
+
+bench: bootstrap  ## ingestion benchmark on ../shared/datasets/asl_massey
+	$(VENV)/bin/python benchmarks/data_half.py
+
+lock:  ## recompile requirements/lock.txt from requirements/requirements.in
+	$(VENV)/bin/uv pip compile --python $(VENV)/bin/python requirements/requirements.in -o requirements/lock.txt

@@ -1,0 +1,123 @@
+"""Benchmark the data half (ingestion, statistics, schema, validation, report) on a folder.
+
+Writes JSON with images/s through ExampleGen and StatisticsGen, each component's wall
+time (from ML Metadata), the run's wall time and the peak memory of the process tree.
+
+    python benchmarks/data_half.py [--data-root ../shared/datasets/asl_massey]
+        [--beam-mode multi_processing|in_memory] [--out benchmarks/results/x.json]
+"""
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "asl_massey"
+
+
+class PeakMemory:
+    """Samples the summed RSS of this process and its children in a background thread."""
+
+    def __init__(self, interval: float = 0.2):
+        self.peak_bytes = 0
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    continue
+            self.peak_bytes = max(self.peak_bytes, total)
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main() -> None:
+    """Run the data half once and write the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", default=str(DEFAULT_DATA))
+    parser.add_argument("--group-regex", default=r"^(hand\d+)_", help="'' for a random split")
+    parser.add_argument(
+        "--beam-mode", default="multi_processing", choices=["multi_processing", "in_memory"]
+    )
+    parser.add_argument(
+        "--out", help="JSON path (default: benchmarks/results/data_half_<mode>.json)"
+    )
+    args = parser.parse_args()
+
+    from signpipe.components.image_folder_example_gen import ingestion_report
+    from signpipe.pipeline import local_runner
+    from signpipe.pipeline.configs import load_config
+    from signpipe.pipeline.run_results import component_executions, latest_artifact
+
+    beam_args = [f"--direct_running_mode={args.beam_mode}"]
+    if args.beam_mode == "multi_processing":
+        beam_args.append(f"--direct_num_workers={os.cpu_count()}")
+    with tempfile.TemporaryDirectory(prefix="signpipe-bench-") as home:
+        config = load_config(
+            None,
+            **{
+                "home": home,
+                "data.data_root": args.data_root,
+                "data.group_regex": args.group_regex or None,
+                "validation.fail_on_anomalies": False,
+                "beam_args": beam_args,
+            },
+        )
+        started = time.perf_counter()
+        with PeakMemory() as memory:
+            local_runner.run(config)
+        wall = time.perf_counter() - started
+        seconds = {e.component: round(e.seconds, 2) for e in component_executions(config)}
+        examples = latest_artifact(config, "Examples")
+        report = ingestion_report.read_report(examples.uri)
+
+    images = report["totals"]["examples"]
+    files = images + report["totals"]["quarantined"] + report["totals"]["duplicates_dropped"]
+    result = {
+        "data_root": args.data_root,
+        "beam_mode": args.beam_mode,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "files": files,
+        "examples": images,
+        "quarantined": report["totals"]["quarantined"],
+        "duplicates_dropped": report["totals"]["duplicates_dropped"],
+        "examples_per_split": {s: sum(c.values()) for s, c in report["counts"].items()},
+        "component_seconds": seconds,
+        "example_gen_images_per_s": round(files / seconds["ImageFolderExampleGen"], 1),
+        "statistics_gen_images_per_s": round(images / seconds["StatisticsGen"], 1),
+        "data_half_wall_s_in_components": round(sum(seconds.values()), 1),
+        "run_wall_s_including_startup": round(wall, 1),
+        "peak_rss_mb_process_tree": round(memory.peak_bytes / 2**20),
+    }
+    out = Path(args.out or REPO / "benchmarks" / "results" / f"data_half_{args.beam_mode}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Gate that stops the run when the data validation report found anomalies."""

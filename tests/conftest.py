@@ -1,0 +1,37 @@
+"""Shared fixtures: images written on the fly, never taken from real data sets."""
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def encode_image(
+    fmt: str = "PNG", size: tuple[int, int] = (40, 30), mode: str = "RGB", seed: int = 0
+) -> bytes:
+    """Bytes of a random image of the given Pillow format, size (w, h) and mode."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+    image = Image.fromarray(pixels, "RGB").convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def write_image(tmp_path):
+    """Write an image under tmp_path and return its path."""
+
+    def _write(relative: str, fmt: str = "PNG", **kwargs) -> str:
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(encode_image(fmt, **kwargs))
+        return str(path)
+
+    return _write

@@ -1,0 +1,68 @@
+"""The `signpipe` console command: help, and clear errors without tracebacks."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from signpipe.cli import build_parser
+
+COMMANDS = ("run", "validate", "demo-data", "schema")
+
+
+def _signpipe(*args: str, cwd) -> subprocess.CompletedProcess:
+    command = [os.path.join(os.path.dirname(sys.executable), "signpipe"), *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_help_lists_and_explains_every_command(tmp_path):
+    result = _signpipe("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert command in result.stdout
+        sub = build_parser().parse_args([command, *(["ROOT"] if command == "validate" else [])])
+        assert callable(sub.func)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_has_its_own_help(command, tmp_path):
+    result = _signpipe(command, "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "usage: signpipe " + command in result.stdout
+
+
+def test_bad_config_is_a_one_line_error(tmp_path):
+    (tmp_path / "bad.json").write_text('{"data": {"split_ratios": {"train": 1}}}')
+    result = _signpipe("run", "--config", "bad.json", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "needs the split(s) ['eval']" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_split_option_is_named(tmp_path):
+    result = _signpipe("validate", "x", "--split", "train=a,eval=0.2", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "--split ratios must be numbers" in result.stderr
+
+
+def test_demo_data_writes_the_synthetic_set(tmp_path):
+    result = _signpipe("demo-data", "--out", "d", "--images-per-class", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    folders = sorted(p.name for p in (tmp_path / "d").iterdir() if p.is_dir())
+    assert folders == sorted(["A", "B", "C", "E", "L", "Ñ"])
+    assert all(len(list((tmp_path / "d" / f).iterdir())) == 3 for f in folders)
+
+
+def test_missing_data_root_fails_cleanly(tmp_path):
+    result = _signpipe(
+        "validate",
+        str(tmp_path / "nowhere"),
+        "--home",
+        "h",
+        "--beam-arg=--direct_running_mode=in_memory",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr and "nowhere" in result.stderr
+    assert "Traceback" not in result.stderr
