@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from signpipe.errors import ConfigError, SignpipeError
 
 _PROGRESS = re.compile(r"Component (\S+) is (running|finished)")
+_CACHED = re.compile(r"A cached execution \d+ is used")
 
 
 def _pairs(text: str, what: str) -> dict[str, str]:
@@ -114,19 +115,27 @@ def _configure_logging(verbose: bool) -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the CUDA-factory "errors" are noise
     started: dict[str, float] = {}
+    cached: set[str] = set()
 
     class _ProgressFilter(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
-            match = _PROGRESS.search(record.getMessage())
+            message = record.getMessage()
+            match = _PROGRESS.search(message)
             if match:
                 name, state = match.groups()
                 if state == "running":
                     started[name] = time.monotonic()
                     print(f"  {name} ...", flush=True)
+                elif name in cached:
+                    print(f"  {name} reused from cache", flush=True)
                 else:
-                    print(f"  {name} done in {time.monotonic() - started.get(name, 0):.1f}s")
+                    elapsed = time.monotonic() - started.get(name, time.monotonic())
+                    print(f"  {name} done in {elapsed:.1f}s", flush=True)
                 return False
-            return record.levelno >= logging.ERROR and "signpipe" in record.getMessage()
+            if _CACHED.search(message) and started:
+                cached.add(max(started, key=started.get))
+                return False
+            return record.levelno >= logging.ERROR and "signpipe" in message
 
     handler = logging.StreamHandler()
     handler.addFilter(_ProgressFilter())

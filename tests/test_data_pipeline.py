@@ -82,14 +82,16 @@ def image_tree(tmp_path_factory) -> tuple[Path, dict[str, str], set[str]]:
 
 @pytest.fixture(scope="module")
 def first_run(image_tree, tmp_path_factory):
-    """One run with the default (multi-processing) Beam runner, split by signer."""
+    """One run split by signer, on the multi-processing DirectRunner (workers in processes)."""
     root, _, _ = image_tree
-    home = tmp_path_factory.mktemp("home")
-    config = load_config(
-        None, home=str(home), **{"data.data_root": str(root), "data.group_regex": GROUPS}
+    return _run(
+        tmp_path_factory.mktemp("home"),
+        root,
+        **{
+            "data.group_regex": GROUPS,
+            "beam_args": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+        },
     )
-    local_runner.run(config)
-    return config
 
 
 def test_every_good_image_is_ingested_once(image_tree, first_run):
