@@ -73,7 +73,7 @@ def read_image_facts(path: str, content: bytes) -> ImageFacts:
             "rename the file to match its content"
         )
     channels = _CHANNELS_BY_MODE.get(image.mode, len(image.getbands()))
-    luma = np.asarray(image.convert("L"), dtype=np.float32)
+    grey = image.convert("L")
     return ImageFacts(
         encoded=_tf_decodable(image, content),
         image_format=image.format.lower(),
@@ -82,15 +82,15 @@ def read_image_facts(path: str, content: bytes) -> ImageFacts:
         channels=channels,
         file_size=len(content),
         content_hash=hashlib.sha256(content).hexdigest(),
-        brightness=float(luma.mean()),
-        sharpness=laplacian_variance(image),
+        brightness=float(np.asarray(grey, dtype=np.float32).mean()),
+        sharpness=laplacian_variance(grey),
     )
 
 
-def laplacian_variance(image: Image.Image) -> float:
-    """Variance of the 4-neighbour Laplacian of a grey copy resized to a fixed side."""
-    grey = image.convert("L").resize((_LAPLACIAN_SIDE, _LAPLACIAN_SIDE), Image.BILINEAR)
-    px = np.asarray(grey, dtype=np.float32)
+def laplacian_variance(grey: Image.Image) -> float:
+    """Variance of the 4-neighbour Laplacian of a grey image resized to a fixed side."""
+    small = grey.resize((_LAPLACIAN_SIDE, _LAPLACIAN_SIDE), Image.BILINEAR)
+    px = np.asarray(small, dtype=np.float32)
     lap = px[1:-1, :-2] + px[1:-1, 2:] + px[:-2, 1:-1] + px[2:, 1:-1] - 4.0 * px[1:-1, 1:-1]
     return float(lap.var())
 
