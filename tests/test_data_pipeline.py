@@ -77,6 +77,12 @@ def image_tree(tmp_path_factory) -> tuple[Path, dict[str, str], set[str]]:
     os.symlink(root / "A" / "gone.png", root / "B" / "signer2_link.png")
     reasons[str(root / "B" / "signer2_link.png")] = "unreadable"
     shutil.copyfile(upper, upper.with_name("signer1_copy" + upper.suffix))
+    in_b = sorted((root / "B").glob("signer2_*"))[0]
+    in_c = root / "C" / in_b.name
+    shutil.copyfile(in_b, in_c)
+    for path in (in_b, in_c):
+        reasons[str(path)] = "same content in classes ['B', 'C']: the label is ambiguous"
+    good.discard(str(in_b))
     return root, reasons, good
 
 
@@ -131,7 +137,7 @@ def test_no_signer_is_in_two_splits(first_run):
 
 def test_report_and_summary(first_run):
     summary = data_summary(first_run)
-    assert summary.quarantined == 7 and summary.duplicates_dropped == 1
+    assert summary.quarantined == 9 and summary.duplicates_dropped == 1
     assert summary.anomalies == 0
     html = Path(summary.report_path).read_text(encoding="utf-8")
     for text in ("Class balance", "signer1_text.jpg", "not an image", "Ñ"):
