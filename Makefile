@@ -16,7 +16,7 @@ test: bootstrap  ## lint, then the whole test suite
 	$(VENV)/bin/python -m pytest
 
 bench: bootstrap  ## ingestion benchmark on ../shared/datasets/asl_massey
-	$(VENV)/bin/python benchmarks/data_half.py
+	$(VENV)/bin/python benchmarks/run_pipeline.py --out benchmarks/results/pipeline_by_signer.json
 
 lock:  ## recompile requirements/lock.txt from requirements/requirements.in
 	$(VENV)/bin/uv pip compile --python $(VENV)/bin/python requirements/requirements.in -o requirements/lock.txt

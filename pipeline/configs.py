@@ -11,6 +11,7 @@ from typing import Any
 from signpipe.errors import ConfigError
 
 REQUIRED_SPLITS = ("train", "eval")
+BACKBONES = ("efficientnet_lite0", "efficientnet_b0")
 DEMO_DATA_FOLDER = "demo_data"
 
 
@@ -51,6 +52,41 @@ class ValidationConfig:
 
 
 @dataclasses.dataclass
+class TrainingConfig:
+    """The model and its two-phase transfer learning (the Trainer's custom_config)."""
+
+    backbone: str = "efficientnet_lite0"  # or efficientnet_b0
+    backbone_weights: str = "lite0-pretrained"  # lite0-pretrained | imagenet | none | a file
+    image_size: int = 224
+    batch_size: int = 32
+    head_epochs: int = 5  # phase 1: backbone frozen, only the head trains
+    finetune_epochs: int = 5  # phase 2: the top of the backbone trains too
+    head_learning_rate: float = 1e-3
+    finetune_learning_rate: float = 1e-4
+    finetune_fraction: float = 0.3  # top share of backbone layers unfrozen in phase 2
+    dropout: float = 0.2
+    early_stopping_patience: int = 3
+    horizontal_flip: bool = False  # off: a mirrored hand is the other signing hand
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class EvaluationConfig:
+    """When a model is blessed: an absolute floor and no regression against the baseline."""
+
+    accuracy_floor: float = 0.5
+    max_accuracy_drop: float = 0.02  # against the latest blessed model; skipped on a first run
+
+
+@dataclasses.dataclass
+class ServingConfig:
+    """Where blessed models are pushed: <serving_root>/<model_name>/<version>/."""
+
+    model_name: str = "signpipe"
+    serving_root: str = ""  # empty: <home>/serving
+
+
+@dataclasses.dataclass
 class PipelineConfig:
     """Everything a run needs; the CLI, the runners and the tests build pipelines from it."""
 
@@ -59,6 +95,9 @@ class PipelineConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     demo: DemoDataConfig = dataclasses.field(default_factory=DemoDataConfig)
     validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
+    serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
     enable_cache: bool = True
     beam_args: list[str] = dataclasses.field(default_factory=list)
 
@@ -76,6 +115,11 @@ class PipelineConfig:
     def data_root(self) -> str:
         """The image folder to ingest: the configured one, or the demo data."""
         return self.data.data_root or os.path.join(self.home, DEMO_DATA_FOLDER)
+
+    @property
+    def serving_root(self) -> str:
+        """Where Pusher writes blessed models."""
+        return self.serving.serving_root or os.path.join(self.home, "serving")
 
     @property
     def uses_demo_data(self) -> bool:
@@ -123,6 +167,22 @@ class PipelineConfig:
         level = self.data.group_folder_level
         if level is not None and level < 1:
             raise ConfigError(f"data.group_folder_level must be 1 or more; got {level}")
+        training = self.training
+        if training.backbone not in BACKBONES:
+            raise ConfigError(
+                f"training.backbone '{training.backbone}' is unknown; use {BACKBONES}"
+            )
+        if training.backbone != "efficientnet_lite0" and training.backbone_weights == (
+            "lite0-pretrained"
+        ):
+            raise ConfigError(
+                f"training.backbone_weights 'lite0-pretrained' is for efficientnet_lite0; for "
+                f"{training.backbone} use 'imagenet' (downloads), 'none' or a weights file"
+            )
+        if training.image_size < 32 or training.batch_size < 1:
+            raise ConfigError("training.image_size must be >= 32 and training.batch_size >= 1")
+        if not 0 <= training.finetune_fraction <= 1:
+            raise ConfigError("training.finetune_fraction must be between 0 and 1")
         if self.validation.max_class_imbalance < 1:
             raise ConfigError("validation.max_class_imbalance must be at least 1")
         if self.validation.schema_path and not Path(self.validation.schema_path).is_file():

@@ -6,6 +6,6 @@ from signpipe.pipeline.configs import PipelineConfig
 from signpipe.pipeline.pipeline import create_pipeline
 
 
-def run(config: PipelineConfig) -> None:
-    """Run every component of the configured pipeline locally, reusing cached steps."""
-    LocalDagRunner().run(create_pipeline(config))
+def run(config: PipelineConfig, data_only: bool = False) -> None:
+    """Run the configured pipeline (or its data half) locally, reusing cached steps."""
+    LocalDagRunner().run(create_pipeline(config, data_only=data_only))

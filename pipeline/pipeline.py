@@ -1,15 +1,37 @@
 """Builds the signpipe TFX pipeline from a PipelineConfig."""
 
+import dataclasses
+import os
+
 import tensorflow_data_validation as tfdv
-from tfx.components import ExampleValidator, SchemaGen, StatisticsGen
+from tfx.components import (
+    Evaluator,
+    ExampleValidator,
+    Pusher,
+    SchemaGen,
+    StatisticsGen,
+    Trainer,
+    Transform,
+)
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy,
+)
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.proto import pusher_pb2, trainer_pb2
+from tfx.types import Channel, standard_artifacts
 
+from signpipe import models
 from signpipe.components.data_gate.component import DataGate
 from signpipe.components.data_validation_report.component import DataValidationReport
 from signpipe.components.image_folder_example_gen.component import ImageFolderExampleGen
+from signpipe.models.preprocessing import IMAGE_SIZE_KEY
 from signpipe.pipeline.configs import PipelineConfig
+from signpipe.pipeline.evaluation import eval_config
+
+MODELS_DIR = os.path.dirname(models.__file__)
 
 
 def data_components(config: PipelineConfig) -> list:
@@ -50,12 +72,81 @@ def data_components(config: PipelineConfig) -> list:
     return [example_gen, statistics_gen, schema_gen, example_validator, report, gate]
 
 
-def create_pipeline(config: PipelineConfig) -> tfx_pipeline.Pipeline:
-    """The whole pipeline as configured; every runner and test builds it through here."""
+def transform_component(
+    config: PipelineConfig, example_gen, schema_gen, materialize: bool = False
+) -> Transform:
+    """Transform with the project's preprocessing_fn; images are decoded, not materialized.
+
+    Materializing writes every decoded float image (600 KB at 224 px) to disk; decoding in
+    the Trainer's input pipeline and caching in memory was cheaper (benchmarks/).
+    """
+    return Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        module_file=os.path.join(MODELS_DIR, "preprocessing.py"),
+        custom_config={IMAGE_SIZE_KEY: config.training.image_size},
+        materialize=materialize,
+        disable_statistics=True,
+    )
+
+
+def model_components(config: PipelineConfig, data: list) -> list:
+    """Transform -> Trainer -> Evaluator (+ test split) -> Pusher, after the data gate."""
+    example_gen, _, schema_gen, _, _, gate = data
+    transform = transform_component(config, example_gen, schema_gen)
+    transform.add_upstream_node(gate)
+    trainer = Trainer(
+        module_file=os.path.join(MODELS_DIR, "model.py"),
+        examples=example_gen.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=trainer_pb2.TrainArgs(splits=["train"]),
+        eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
+        custom_config=dataclasses.asdict(config.training),
+    )
+    baseline = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"],
+        eval_config=eval_config(config.evaluation),
+        example_splits=["eval"],
+    )
+    components = [transform, trainer, baseline, evaluator]
+    if "test" in config.data.split_ratios:
+        components.append(
+            Evaluator(
+                examples=example_gen.outputs["examples"],
+                model=trainer.outputs["model"],
+                eval_config=eval_config(None),
+                example_splits=["test"],
+            ).with_id("TestEvaluator")
+        )
+    pusher = Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(
+                base_directory=os.path.join(config.serving_root, config.serving.model_name)
+            )
+        ),
+    )
+    return [*components, pusher]
+
+
+def create_pipeline(config: PipelineConfig, data_only: bool = False) -> tfx_pipeline.Pipeline:
+    """The pipeline as configured (or its data half); every runner and test builds it here."""
+    components = data_components(config)
+    if not data_only:
+        components += model_components(config, components)
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=data_components(config),
+        components=components,
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(config.metadata_path),
         beam_pipeline_args=config.beam_pipeline_args(),

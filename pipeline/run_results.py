@@ -67,6 +67,109 @@ def latest_artifact(config: PipelineConfig, type_name: str) -> metadata_store_pb
     return max(live, key=lambda artifact: artifact.id, default=None)
 
 
+def latest_output(
+    config: PipelineConfig, component: str, type_name: str
+) -> metadata_store_pb2.Artifact | None:
+    """The newest live artifact of a type that one component produced, or None."""
+    if not os.path.exists(config.metadata_path):
+        return None
+    store = _store(config)
+    node = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.{component}")
+    artifact_type = store.get_artifact_type(type_name)
+    if node is None:
+        return None
+    live = [
+        artifact
+        for artifact in store.get_artifacts_by_context(node.id)
+        if artifact.type_id == artifact_type.id
+        and artifact.state == metadata_store_pb2.Artifact.LIVE
+    ]
+    return max(live, key=lambda artifact: artifact.id, default=None)
+
+
+@dataclasses.dataclass
+class ModelSummary:
+    """What the model half of the latest run produced."""
+
+    eval_accuracy: float | None
+    test_accuracy: float | None
+    blessed: bool
+    why_not_blessed: list[str]
+    pushed_path: str | None
+
+    def describe(self) -> str:
+        """Human-readable lines for the end of a run."""
+
+        def percent(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.1%}"
+
+        lines = [
+            "Model:",
+            f"  eval accuracy: {percent(self.eval_accuracy)}, "
+            f"test accuracy: {percent(self.test_accuracy)}",
+        ]
+        if self.blessed:
+            lines.append(f"  BLESSED and pushed to {self.pushed_path}")
+        else:
+            lines.append("  NOT blessed, so nothing was pushed:")
+            lines += [f"    - {reason}" for reason in self.why_not_blessed]
+        return "\n".join(lines)
+
+
+def _accuracy_and_failures(uri: str) -> tuple[float | None, list[str]]:
+    """Overall accuracy of a TFMA evaluation and its failed thresholds, in words."""
+    import tensorflow_model_analysis as tfma
+
+    from signpipe.pipeline.evaluation import ACCURACY
+
+    accuracy = None
+    for slice_key, metrics in tfma.load_eval_result(uri).slicing_metrics:
+        if not slice_key:
+            value = metrics.get("", {}).get("", {}).get(ACCURACY, {})
+            accuracy = value.get("doubleValue")
+    failures = []
+    validation = tfma.load_validation_result(uri)
+    for per_slice in validation.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            threshold = failure.metric_threshold
+            value = failure.metric_value.double_value.value
+            if threshold.HasField("value_threshold"):
+                floor = threshold.value_threshold.lower_bound.value
+                failures.append(
+                    f"{failure.metric_key.name} {value:.3f} is below the floor {floor:.3f}"
+                    " (evaluation.accuracy_floor)"
+                )
+            else:
+                drop = -threshold.change_threshold.absolute.value
+                failures.append(
+                    f"{failure.metric_key.name} changed by {value:+.3f} against the last "
+                    f"blessed model; the allowed drop is {drop:.3f} (evaluation.max_accuracy_drop)"
+                )
+    return accuracy, failures
+
+
+def model_summary(config: PipelineConfig) -> ModelSummary:
+    """Summarise the newest evaluation, blessing and push of this pipeline."""
+    evaluation = latest_output(config, "Evaluator", "ModelEvaluation")
+    blessing = latest_output(config, "Evaluator", "ModelBlessing")
+    if evaluation is None or blessing is None:
+        raise ConfigError(f"no evaluated model in {config.metadata_path}: run `signpipe run`")
+    eval_accuracy, failures = _accuracy_and_failures(evaluation.uri)
+    test = latest_output(config, "TestEvaluator", "ModelEvaluation")
+    pushed = latest_output(config, "Pusher", "PushedModel")
+    blessed = blessing.custom_properties["blessed"].int_value == 1
+    pushed_path = None
+    if blessed and pushed is not None and pushed.custom_properties["pushed"].int_value == 1:
+        pushed_path = pushed.custom_properties["pushed_destination"].string_value
+    return ModelSummary(
+        eval_accuracy=eval_accuracy,
+        test_accuracy=_accuracy_and_failures(test.uri)[0] if test else None,
+        blessed=blessed,
+        why_not_blessed=failures or ([] if blessed else ["see the Evaluator's validation result"]),
+        pushed_path=pushed_path,
+    )
+
+
 @dataclasses.dataclass
 class DataSummary:
     """What the data half of the latest run found."""

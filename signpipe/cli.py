@@ -106,45 +106,50 @@ def _config_from_args(args: argparse.Namespace, data_root: str | None = None):
     )
 
 
-def _configure_logging(verbose: bool) -> None:
-    """Show one line per component unless verbose; keep TF's and Google's noise out."""
+class _Progress(logging.Filter):
+    """Turns TFX's component log lines into one progress line per step; remembers the step."""
+
+    def __init__(self):
+        super().__init__()
+        self.current: str | None = None
+        self._started = 0.0
+        self._cached = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        match = _PROGRESS.search(message)
+        if match:
+            name, state = match.groups()
+            if state == "running":
+                self.current, self._started, self._cached = name, time.monotonic(), False
+                print(f"  {name} ...", flush=True)
+            else:
+                elapsed = f"done in {time.monotonic() - self._started:.1f}s"
+                print(f"  {name} {'reused from cache' if self._cached else elapsed}", flush=True)
+                self.current = None
+            return False
+        self._cached = self._cached or bool(_CACHED.search(message))
+        return False
+
+
+def _configure_logging(verbose: bool) -> _Progress:
+    """One line per step unless verbose; keep TF's and Google's noise out."""
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    progress = _Progress()
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-        return
+        return progress
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the CUDA-factory "errors" are noise
-    started: dict[str, float] = {}
-    cached: set[str] = set()
-
-    class _ProgressFilter(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            message = record.getMessage()
-            match = _PROGRESS.search(message)
-            if match:
-                name, state = match.groups()
-                if state == "running":
-                    started[name] = time.monotonic()
-                    print(f"  {name} ...", flush=True)
-                elif name in cached:
-                    print(f"  {name} reused from cache", flush=True)
-                else:
-                    elapsed = time.monotonic() - started.get(name, time.monotonic())
-                    print(f"  {name} done in {elapsed:.1f}s", flush=True)
-                return False
-            if _CACHED.search(message) and started:
-                cached.add(max(started, key=started.get))
-                return False
-            return record.levelno >= logging.ERROR and "signpipe" in message
-
     handler = logging.StreamHandler()
-    handler.addFilter(_ProgressFilter())
+    handler.addFilter(progress)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    return progress
 
 
-def _run_pipeline(config) -> None:
+def _run_pipeline(config, data_only: bool) -> None:
     from signpipe.pipeline import local_runner
 
     if config.uses_demo_data:
@@ -162,20 +167,22 @@ def _run_pipeline(config) -> None:
         )
         print(f"Demo data (synthetic): {sum(counts.values())} images in {config.data_root}")
     print(f"Running pipeline '{config.pipeline_name}' on {config.data_root}")
-    local_runner.run(config)
+    local_runner.run(config, data_only=data_only)
 
 
-def _print_data_summary(config) -> None:
-    from signpipe.pipeline.run_results import data_summary
+def _print_summary(config, data_only: bool) -> None:
+    from signpipe.pipeline.run_results import data_summary, model_summary
 
     print(data_summary(config).describe())
+    if not data_only:
+        print(model_summary(config).describe())
 
 
 def cmd_run(args: argparse.Namespace) -> None:
     """signpipe run / signpipe validate ROOT."""
     config = _config_from_args(args, args.data_root)
-    _run_pipeline(config)
-    _print_data_summary(config)
+    _run_pipeline(config, args.data_only)
+    _print_summary(config, args.data_only)
 
 
 def cmd_demo_data(args: argparse.Namespace) -> None:
@@ -219,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--data-root", metavar="DIR", help="<DIR>/<label>/<image>; may contain {SPAN}")
     _add_run_options(run)
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, data_only=False)
 
     validate = commands.add_parser(
         "validate",
@@ -232,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         "data_root", metavar="ROOT", help="<ROOT>/<label>/<image>; may contain {SPAN}"
     )
     _add_run_options(validate)
-    validate.set_defaults(func=cmd_run)
+    validate.set_defaults(func=cmd_run, data_only=True)
 
     demo = commands.add_parser(
         "demo-data",
@@ -264,11 +271,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
-    _configure_logging(getattr(args, "verbose", False))
+    verbose = getattr(args, "verbose", False)
+    progress = _configure_logging(verbose)
     try:
         args.func(args)
     except SignpipeError as err:
-        print(f"signpipe: error: {err}", file=sys.stderr)
+        step = f"{progress.current}: " if progress.current else ""
+        print(f"signpipe: error: {step}{err}", file=sys.stderr)
+        return 1
+    except Exception as err:
+        if verbose or progress.current is None:
+            raise
+        print(
+            f"signpipe: error: step {progress.current} failed: {type(err).__name__}: {err}\n"
+            "The metadata store is intact: fix the cause and run again, finished steps are "
+            "reused from the cache. Add -v for the full log and traceback.",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -64,5 +64,6 @@ def test_missing_data_root_fails_cleanly(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 1
+    assert "ImageFolderExampleGen: data root" in result.stderr
     assert "does not exist" in result.stderr and "nowhere" in result.stderr
     assert "Traceback" not in result.stderr

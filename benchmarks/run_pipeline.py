@@ -1,10 +1,12 @@
-"""Benchmark the data half (ingestion, statistics, schema, validation, report) on a folder.
+"""Benchmark the pipeline (or its data half) on a folder of images.
 
 Writes JSON with images/s through ExampleGen and StatisticsGen, each component's wall
-time (from ML Metadata), the run's wall time and the peak memory of the process tree.
+time (from ML Metadata), eval and test accuracy, the run's wall time and the peak memory
+of the process tree.
 
-    python benchmarks/data_half.py [--data-root ../shared/datasets/asl_massey]
-        [--beam-mode in_memory|multi_processing] [--group-regex ''] [--out FILE.json]
+    python benchmarks/run_pipeline.py [--data-root ../shared/datasets/asl_massey]
+        [--data-only] [--beam-mode in_memory|multi_processing] [--group-regex '']
+        [--set training.head_epochs=3 ...] [--out FILE.json]
 """
 
 import argparse
@@ -62,16 +64,22 @@ def main() -> None:
     parser.add_argument(
         "--beam-mode", default="in_memory", choices=["in_memory", "multi_processing"]
     )
+    parser.add_argument("--data-only", action="store_true", help="run the data half only")
     parser.add_argument(
-        "--out", help="JSON path (default: benchmarks/results/data_half_<mode>.json)"
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, e.g. training.head_epochs=3 (JSON values)",
     )
+    parser.add_argument("--out", required=True, help="JSON path under benchmarks/results/")
     args = parser.parse_args()
 
     import_started = time.perf_counter()
     from signpipe.components.image_folder_example_gen import ingestion_report
     from signpipe.pipeline import local_runner
     from signpipe.pipeline.configs import load_config
-    from signpipe.pipeline.run_results import component_executions, latest_artifact
+    from signpipe.pipeline.run_results import component_executions, latest_artifact, model_summary
 
     import_seconds = time.perf_counter() - import_started
     beam_args = [f"--direct_running_mode={args.beam_mode}"]
@@ -86,15 +94,17 @@ def main() -> None:
                 "data.group_regex": args.group_regex or None,
                 "validation.fail_on_anomalies": False,
                 "beam_args": beam_args,
+                **{key: json.loads(value) for key, value in (s.split("=", 1) for s in args.set)},
             },
         )
         started = time.perf_counter()
         with PeakMemory() as memory:
-            local_runner.run(config)
+            local_runner.run(config, data_only=args.data_only)
         wall = time.perf_counter() - started
         seconds = {e.component: round(e.seconds, 2) for e in component_executions(config)}
         examples = latest_artifact(config, "Examples")
         report = ingestion_report.read_report(examples.uri)
+        model = None if args.data_only else model_summary(config)
 
     images = report["totals"]["examples"]
     files = images + report["totals"]["quarantined"] + report["totals"]["duplicates_dropped"]
@@ -111,12 +121,22 @@ def main() -> None:
         "component_seconds": seconds,
         "example_gen_images_per_s": round(files / seconds["ImageFolderExampleGen"], 1),
         "statistics_gen_images_per_s": round(images / seconds["StatisticsGen"], 1),
-        "data_half_wall_s_in_components": round(sum(seconds.values()), 1),
+        "components_wall_s": round(sum(seconds.values()), 1),
         "run_wall_s": round(wall, 1),
         "import_s": round(import_seconds, 1),
         "peak_rss_mb_process_tree": round(memory.peak_bytes / 2**20),
+        "overrides": args.set,
     }
-    out = Path(args.out or REPO / "benchmarks" / "results" / f"data_half_{args.beam_mode}.json")
+    if model is not None:
+        training_s = seconds.get("Trainer", 0.0)
+        result.update(
+            eval_accuracy=model.eval_accuracy,
+            test_accuracy=model.test_accuracy,
+            blessed=model.blessed,
+            training_s=training_s,
+            non_training_s=round(sum(seconds.values()) - training_s, 1),
+        )
+    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

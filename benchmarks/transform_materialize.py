@@ -1,0 +1,74 @@
+"""Measure what materializing decoded images in Transform costs (time, disk, read-back).
+
+python benchmarks/transform_materialize.py --out benchmarks/results/transform_materialize.json
+"""
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "asl_massey"
+
+
+def _folder_bytes(path: str) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def main() -> None:
+    """Run the data half plus Transform(materialize=True) and time reading its output."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", default=str(DEFAULT_DATA))
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    import tensorflow as tf
+    from tfx.orchestration import metadata, pipeline
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+    from signpipe.pipeline.configs import load_config
+    from signpipe.pipeline.pipeline import data_components, transform_component
+    from signpipe.pipeline.run_results import component_executions, latest_output
+
+    with tempfile.TemporaryDirectory(prefix="signpipe-materialize-") as home:
+        config = load_config(None, home=home, **{"data.data_root": args.data_root})
+        example_gen, _, schema_gen, *_ = components = data_components(config)
+        transform = transform_component(config, example_gen, schema_gen, materialize=True)
+        LocalDagRunner().run(
+            pipeline.Pipeline(
+                pipeline_name=config.pipeline_name,
+                pipeline_root=config.pipeline_root,
+                components=[*components, transform],
+                metadata_connection_config=metadata.sqlite_metadata_connection_config(
+                    config.metadata_path
+                ),
+                beam_pipeline_args=config.beam_pipeline_args(),
+            )
+        )
+        seconds = {e.component: e.seconds for e in component_executions(config)}
+        materialized = latest_output(config, "Transform", "Examples")
+        train_files = tf.io.gfile.glob(os.path.join(materialized.uri, "Split-train", "*"))
+        started = time.perf_counter()
+        records = sum(1 for _ in tf.data.TFRecordDataset(train_files, compression_type="GZIP"))
+        read_seconds = time.perf_counter() - started
+        result = {
+            "data_root": args.data_root,
+            "image_size": config.training.image_size,
+            "transform_materialize_s": round(seconds["Transform"], 1),
+            "materialized_bytes_all_splits": _folder_bytes(materialized.uri),
+            "train_records": records,
+            "read_train_split_once_s": round(read_seconds, 1),
+        }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""Trainer module: a flat EfficientNet classifier trained by two-phase transfer learning."""
+
+import dataclasses
+import json
+import math
+import os
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras
+from tfx.components.trainer.fn_args_utils import FnArgs
+from tfx_bsl.public import tfxio
+
+from signpipe.errors import ConfigError
+from signpipe.models import preprocessing
+from signpipe.models.efficientnet_lite import build_efficientnet_lite0
+from signpipe.pipeline.configs import BACKBONES, TrainingConfig
+
+HISTORY_FILE = "training_history.json"
+
+
+def build_classifier(options: TrainingConfig, num_classes: int) -> tf_keras.Model:
+    """Backbone + global pooling + dropout + softmax as one flat functional model."""
+    shape = (options.image_size, options.image_size, 3)
+    if options.backbone == "efficientnet_lite0":
+        weights = {"lite0-pretrained": "imagenet", "none": None}.get(
+            options.backbone_weights, options.backbone_weights
+        )
+        backbone = build_efficientnet_lite0(input_shape=shape, include_top=False, weights=weights)
+    elif options.backbone == "efficientnet_b0":
+        weights = {"none": None}.get(options.backbone_weights, options.backbone_weights)
+        backbone = tf_keras.applications.EfficientNetB0(
+            include_top=False, weights=weights, input_shape=shape
+        )
+    else:
+        raise ConfigError(f"training.backbone '{options.backbone}' is unknown; use {BACKBONES}")
+    features = tf_keras.layers.GlobalAveragePooling2D(name="head_pool")(backbone.output)
+    features = tf_keras.layers.Dropout(options.dropout, name="head_dropout")(features)
+    outputs = tf_keras.layers.Dense(num_classes, activation="softmax", name="head_softmax")(
+        features
+    )
+    return tf_keras.Model(backbone.input, outputs, name=f"signpipe_{options.backbone}")
+
+
+def set_backbone_trainable(model: tf_keras.Model, fraction: float) -> int:
+    """Freeze the backbone but its top `fraction` of layers; BatchNorm always stays frozen.
+
+    A frozen Keras 2 BatchNormalization runs in inference mode, so fine-tuning on small
+    batches does not wreck the pretrained statistics. Returns the unfrozen layer count.
+    """
+    backbone = [layer for layer in model.layers if not layer.name.startswith("head_")]
+    first_trainable = len(backbone) - math.ceil(len(backbone) * fraction)
+    unfrozen = 0
+    for index, layer in enumerate(backbone):
+        is_bn = isinstance(layer, tf_keras.layers.BatchNormalization)
+        layer.trainable = index >= first_trainable and not is_bn
+        unfrozen += int(layer.trainable and bool(layer.weights))
+    return unfrozen
+
+
+def _augmenter(options: TrainingConfig) -> tf_keras.Sequential:
+    """Random zoom/crop, shift, small rotation, brightness and contrast (training only)."""
+    layers = [
+        tf_keras.layers.RandomZoom(0.15, seed=options.seed),
+        tf_keras.layers.RandomTranslation(0.08, 0.08, seed=options.seed),
+        tf_keras.layers.RandomRotation(0.04, seed=options.seed),  # about +-15 degrees
+        tf_keras.layers.RandomBrightness(0.15, value_range=(0.0, 255.0), seed=options.seed),
+        tf_keras.layers.RandomContrast(0.15, seed=options.seed),
+    ]
+    if options.horizontal_flip:
+        layers.append(tf_keras.layers.RandomFlip("horizontal", seed=options.seed))
+    return tf_keras.Sequential(layers, name="augmentation")
+
+
+def _dataset(
+    fn_args: FnArgs, tft_output: tft.TFTransformOutput, files: list[str], options, training: bool
+) -> tf.data.Dataset:
+    """Raw examples -> transform graph (decode, resize, label index) -> cached (image, label)."""
+    raw = fn_args.data_accessor.tf_dataset_factory(
+        files,
+        tfxio.TensorFlowDatasetOptions(
+            batch_size=options.batch_size,
+            shuffle=training,
+            shuffle_seed=options.seed,
+            num_epochs=1,
+        ),
+        tft_output.raw_metadata.schema,
+    )
+    transform = tft_output.transform_features_layer()
+
+    def _to_pair(features):
+        transformed = transform(features)
+        return transformed[preprocessing.IMAGE_FEATURE], transformed[preprocessing.LABEL_FEATURE]
+
+    # Decoding is the expensive part, so it happens once and the decoded batches are kept.
+    dataset = raw.map(_to_pair, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    if training:
+        augment = _augmenter(options)
+        dataset = dataset.map(
+            lambda images, labels: (augment(images, training=True), labels),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _fit_phase(model, train, evaluate, epochs, learning_rate, options, log_dir, phase):
+    """Compile and fit one phase with early stopping on eval loss; return its history."""
+    if epochs <= 0:
+        return {}
+    model.compile(
+        optimizer=tf_keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    history = model.fit(
+        train,
+        validation_data=evaluate,
+        epochs=epochs,
+        verbose=2,
+        callbacks=[
+            tf_keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=options.early_stopping_patience,
+                restore_best_weights=True,
+            ),
+            tf_keras.callbacks.TensorBoard(log_dir=os.path.join(log_dir, phase)),
+        ],
+    )
+    return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def _signatures(model: tf_keras.Model, tft_output: tft.TFTransformOutput) -> dict:
+    """serving_default (tf.Examples), serving_images (encoded bytes), transform_features."""
+    model.tft_layer = tft_output.transform_features_layer()
+    labels = tf.constant(tft_output.vocabulary_by_name(preprocessing.LABEL_VOCABULARY))
+    raw_spec = tft_output.raw_feature_spec()
+    image_spec = {preprocessing.IMAGE_KEY: raw_spec[preprocessing.IMAGE_KEY]}
+
+    def _predict(raw_features):
+        transformed = model.tft_layer(raw_features)
+        probabilities = model(transformed[preprocessing.IMAGE_FEATURE], training=False)
+        index = tf.argmax(probabilities, axis=-1)
+        return {
+            "label": tf.gather(labels, index),
+            "class_index": index,
+            "probabilities": probabilities,
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(serialized):
+        return _predict(tf.io.parse_example(serialized, image_spec))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    def serve_images(image_bytes):
+        return _predict({preprocessing.IMAGE_KEY: tf.reshape(image_bytes, [-1, 1])})
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transform_features(serialized):
+        return model.tft_layer(tf.io.parse_example(serialized, raw_spec))
+
+    return {
+        "serving_default": serve_examples,
+        "serving_images": serve_images,
+        "transform_features": transform_features,
+    }
+
+
+def run_fn(fn_args: FnArgs) -> None:
+    """TFX Trainer entry point: train both phases, save the model, signatures and history."""
+    options = TrainingConfig(**(fn_args.custom_config or {}))
+    tf_keras.utils.set_random_seed(options.seed)
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    num_classes = len(tft_output.vocabulary_by_name(preprocessing.LABEL_VOCABULARY))
+    train = _dataset(fn_args, tft_output, fn_args.train_files, options, training=True)
+    evaluate = _dataset(fn_args, tft_output, fn_args.eval_files, options, training=False)
+    model = build_classifier(options, num_classes)
+    log_dir = os.path.join(fn_args.model_run_dir, "tensorboard")
+
+    set_backbone_trainable(model, 0.0)
+    history: dict[str, Any] = {
+        "head": _fit_phase(
+            model,
+            train,
+            evaluate,
+            options.head_epochs,
+            options.head_learning_rate,
+            options,
+            log_dir,
+            "head",
+        )
+    }
+    unfrozen = set_backbone_trainable(model, options.finetune_fraction)
+    history["finetune"] = _fit_phase(
+        model,
+        train,
+        evaluate,
+        options.finetune_epochs,
+        options.finetune_learning_rate,
+        options,
+        log_dir,
+        "finetune",
+    )
+    history["finetune_unfrozen_layers"] = unfrozen
+    history["options"] = dataclasses.asdict(options)
+
+    model.save(
+        fn_args.serving_model_dir, save_format="tf", signatures=_signatures(model, tft_output)
+    )
+    for folder in (fn_args.serving_model_dir, fn_args.model_run_dir):
+        with tf.io.gfile.GFile(os.path.join(folder, HISTORY_FILE), "w") as handle:
+            handle.write(json.dumps(history, indent=2))

@@ -1,0 +1,48 @@
+"""TFMA configuration: accuracy, confusion matrix and per-label slices; the blessing rule."""
+
+import tensorflow_model_analysis as tfma
+
+from signpipe.models.preprocessing import LABEL_FEATURE, LABEL_KEY
+from signpipe.pipeline.configs import EvaluationConfig
+
+ACCURACY = "sparse_categorical_accuracy"
+
+
+def eval_config(evaluation: EvaluationConfig | None) -> tfma.EvalConfig:
+    """Metrics for one split; with `evaluation`, the thresholds that bless a model."""
+    accuracy = tfma.MetricConfig(class_name="SparseCategoricalAccuracy")
+    if evaluation is not None:
+        # Only the overall slice gates: one weak class must not veto a better model here;
+        # per-class results are reported, not thresholded.
+        accuracy.per_slice_thresholds.add(slicing_specs=[tfma.SlicingSpec()]).threshold.CopyFrom(
+            tfma.MetricThreshold(
+                value_threshold=tfma.GenericValueThreshold(
+                    lower_bound={"value": evaluation.accuracy_floor}
+                ),
+                # Skipped by TFMA when there is no baseline yet (the first run).
+                change_threshold=tfma.GenericChangeThreshold(
+                    direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                    absolute={"value": -evaluation.max_accuracy_drop},
+                ),
+            )
+        )
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name="serving_default",
+                preprocessing_function_names=["transform_features"],
+                label_key=LABEL_FEATURE,
+                prediction_key="probabilities",
+            )
+        ],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    accuracy,
+                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+                ]
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[LABEL_KEY])],
+    )

@@ -1,0 +1,66 @@
+"""The classifier and the image decoding shared by Transform and serving."""
+
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+from PIL import Image
+
+from signpipe.errors import ConfigError
+from signpipe.models.model import build_classifier, set_backbone_trainable
+from signpipe.models.preprocessing import decode_and_resize
+from signpipe.pipeline.configs import TrainingConfig, load_config
+
+
+def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("backbone", ["efficientnet_lite0", "efficientnet_b0"])
+def test_classifier_is_one_flat_model(backbone):
+    options = TrainingConfig(backbone=backbone, backbone_weights="none", image_size=96)
+    model = build_classifier(options, num_classes=5)
+    assert not any(isinstance(layer, tf_keras.Model) for layer in model.layers)
+    assert model.output_shape == (None, 5)
+    out = model(np.full((2, 96, 96, 3), 128.0, np.float32)).numpy()
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_phases_freeze_the_right_layers():
+    model = build_classifier(TrainingConfig(backbone_weights="none", image_size=96), 3)
+    assert set_backbone_trainable(model, 0.0) == 0
+    assert [w.name.split("/")[0] for w in model.trainable_weights] == ["head_softmax"] * 2
+    unfrozen = set_backbone_trainable(model, 0.3)
+    assert unfrozen > 0
+    trainable = [layer for layer in model.layers if layer.trainable and layer.weights]
+    assert not any(isinstance(layer, tf_keras.layers.BatchNormalization) for layer in trainable)
+    backbone = [layer for layer in model.layers if not layer.name.startswith("head_")]
+    first = next(i for i, layer in enumerate(backbone) if layer.trainable and layer.weights)
+    assert first > len(backbone) // 2  # only the top of the backbone trains
+
+
+def test_unknown_backbone_and_mismatched_weights_are_config_errors():
+    with pytest.raises(ConfigError, match="unknown"):
+        load_config(None, **{"training.backbone": "resnet"})
+    with pytest.raises(ConfigError, match="lite0-pretrained"):
+        load_config(None, **{"training.backbone": "efficientnet_b0"})
+
+
+def test_decode_keeps_aspect_by_padding_and_makes_three_channels():
+    wide = Image.new("RGB", (100, 50), (200, 10, 10))
+    grey = Image.new("L", (30, 30), 90)
+    rgba = Image.new("RGBA", (40, 40), (0, 0, 250, 128))
+    batch = tf.constant([_png(wide), _png(grey), _png(rgba), _png(wide, "BMP")])
+    images = decode_and_resize(batch, 64).numpy()
+    assert images.shape == (4, 64, 64, 3) and images.dtype == np.float32
+    assert images.min() >= 0 and images.max() <= 255
+    # 100x50 becomes 64x32 in the middle, with black bars above and below.
+    assert np.all(images[0, :14] == 0) and np.all(images[0, -14:] == 0)
+    np.testing.assert_allclose(images[0, 32], [[200, 10, 10]] * 64, atol=1)
+    np.testing.assert_allclose(images[1, 32, 32], [90, 90, 90], atol=1)
+    np.testing.assert_allclose(images[2, 20, 20], [0, 0, 250], atol=1)
+    np.testing.assert_allclose(images[3], images[0], atol=1)

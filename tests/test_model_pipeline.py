@@ -1,0 +1,137 @@
+"""The whole pipeline under the local runner: train, evaluate, bless, push, serve raw bytes."""
+
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from signpipe.data.synthetic_hands import SyntheticDataSpec, generate_dataset
+from signpipe.models.model import HISTORY_FILE
+from signpipe.pipeline import local_runner
+from signpipe.pipeline.configs import load_config
+from signpipe.pipeline.run_results import component_executions, model_summary
+
+pytestmark = pytest.mark.slow
+
+LETTERS = ("A", "B", "L", "Ñ")
+SMALL_TRAINING = {
+    "training.image_size": 96,
+    "training.batch_size": 8,
+    "training.head_epochs": 3,
+    "training.finetune_epochs": 1,
+    "evaluation.accuracy_floor": 0.5,  # chance is 0.25 for four letters
+}
+
+
+def _config(home: Path, root: Path, **overrides):
+    values = {"home": str(home), "data.data_root": str(root), **SMALL_TRAINING, **overrides}
+    return load_config(None, **values)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("images")
+    generate_dataset(root, SyntheticDataSpec(letters=LETTERS, images_per_class=16, image_size=96))
+    return root
+
+
+@pytest.fixture(scope="module")
+def blessed_run(images, tmp_path_factory):
+    config = _config(tmp_path_factory.mktemp("home"), images)
+    local_runner.run(config)
+    return config
+
+
+def _versions(config) -> list[str]:
+    folder = Path(config.serving_root) / config.serving.model_name
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_blessed_model_is_pushed_and_classifies_raw_image_bytes(blessed_run, images):
+    summary = model_summary(blessed_run)
+    assert summary.blessed and summary.eval_accuracy >= 0.5
+    assert summary.test_accuracy is not None
+    [version] = _versions(blessed_run)
+    assert summary.pushed_path.rstrip("/").endswith(version)
+
+    model = tf.saved_model.load(summary.pushed_path)
+    assert {"serving_default", "serving_images", "transform_features"} <= set(model.signatures)
+    files = [sorted((images / letter).iterdir())[0] for letter in LETTERS]
+    outputs = model.signatures["serving_images"](
+        image_bytes=tf.constant([path.read_bytes() for path in files])
+    )
+    labels = [label.decode() for label in outputs["label"].numpy()]
+    assert set(labels) <= set(LETTERS)
+    probabilities = outputs["probabilities"].numpy()
+    assert probabilities.shape == (4, 4)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert list(outputs["class_index"].numpy()) == list(probabilities.argmax(axis=1))
+
+    example = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "image_raw": tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[files[0].read_bytes()])
+                )
+            }
+        )
+    )
+    by_example = model.signatures["serving_default"](
+        examples=tf.constant([example.SerializeToString()])
+    )
+    assert by_example["label"].numpy()[0].decode() == labels[0]
+
+
+def test_training_history_has_both_phases(blessed_run):
+    history = json.loads((Path(model_summary(blessed_run).pushed_path) / HISTORY_FILE).read_text())
+    assert len(history["head"]["loss"]) >= 1 and len(history["finetune"]["val_loss"]) >= 1
+    assert history["finetune_unfrozen_layers"] > 0
+
+
+def _latest_states(config) -> dict[str, str]:
+    runs = defaultdict(list)
+    for execution in component_executions(config):
+        runs[execution.run_id].append(execution)
+    return {
+        e.component: e.state
+        for e in runs[max(runs)]
+        if e.component != "latest_blessed_model_resolver"
+    }
+
+
+def test_reruns_reuse_cached_steps(blessed_run):
+    # Second run: everything up to the Trainer is reused. The Evaluator runs again because
+    # its baseline input changed: the model blessed by the first run is now the latest
+    # blessed model (TFX's LatestBlessedModelStrategy).
+    local_runner.run(blessed_run)
+    states = _latest_states(blessed_run)
+    upstream = {
+        name: state for name, state in states.items() if name not in ("Evaluator", "Pusher")
+    }
+    assert "Trainer" in upstream and set(upstream.values()) == {"CACHED"}, states
+    versions = _versions(blessed_run)
+    # Third run: nothing changed at all, so every step is reused and nothing is pushed.
+    local_runner.run(blessed_run)
+    states = _latest_states(blessed_run)
+    assert len(states) == 12 and set(states.values()) == {"CACHED"}, states
+    assert _versions(blessed_run) == versions
+
+
+def test_a_model_below_the_floor_is_never_pushed(blessed_run):
+    before = _versions(blessed_run)
+    config = _config(
+        Path(blessed_run.home), Path(blessed_run.data_root), **{"evaluation.accuracy_floor": 1.01}
+    )
+    local_runner.run(config)
+    summary = model_summary(config)
+    assert not summary.blessed and summary.pushed_path is None
+    assert any("below the floor" in reason for reason in summary.why_not_blessed)
+    assert _versions(config) == before
+    assert all(
+        os.path.isdir(os.path.join(config.serving_root, config.serving.model_name, version))
+        for version in before
+    )
