@@ -1,13 +1,14 @@
 """The `signpipe` command: run the pipeline, validate data, make demo data, export a schema."""
 
 import argparse
+import contextlib
 import logging
 import os
 import re
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from signpipe.errors import ConfigError, SignpipeError
 
@@ -111,6 +112,8 @@ class _Progress(logging.Filter):
 
     def __init__(self):
         super().__init__()
+        self.out = sys.stdout  # the terminal, also while the run's own output goes to a log
+        self.log_path: str | None = None
         self.current: str | None = None
         self._started = 0.0
         self._cached = False
@@ -122,14 +125,44 @@ class _Progress(logging.Filter):
             name, state = match.groups()
             if state == "running":
                 self.current, self._started, self._cached = name, time.monotonic(), False
-                print(f"  {name} ...", flush=True)
+                print(f"  {name} ...", file=self.out, flush=True)
             else:
                 elapsed = f"done in {time.monotonic() - self._started:.1f}s"
-                print(f"  {name} {'reused from cache' if self._cached else elapsed}", flush=True)
+                state = "reused from cache" if self._cached else elapsed
+                print(f"  {name} {state}", file=self.out, flush=True)
                 self.current = None
             return False
         self._cached = self._cached or bool(_CACHED.search(message))
         return False
+
+
+@contextlib.contextmanager
+def _output_to_log(progress: _Progress, log_path: str) -> Iterator[None]:
+    """Send everything written to stdout/stderr (TF, pip, Keras, Beam) to a log file.
+
+    Redirected at the file-descriptor level so that subprocesses (the user-module wheel
+    build) and C++ logging land there too; progress lines still reach the terminal.
+    """
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    progress.out = os.fdopen(os.dup(saved[0]), "w", buffering=1)
+    progress.log_path = log_path
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            progress.out.close()
+            progress.out = sys.stdout
 
 
 def _configure_logging(verbose: bool) -> _Progress:
@@ -149,7 +182,7 @@ def _configure_logging(verbose: bool) -> _Progress:
     return progress
 
 
-def _run_pipeline(config, data_only: bool) -> None:
+def _run_pipeline(config, data_only: bool, progress: _Progress, verbose: bool) -> None:
     from signpipe.pipeline import local_runner
 
     if config.uses_demo_data:
@@ -167,7 +200,14 @@ def _run_pipeline(config, data_only: bool) -> None:
         )
         print(f"Demo data (synthetic): {sum(counts.values())} images in {config.data_root}")
     print(f"Running pipeline '{config.pipeline_name}' on {config.data_root}")
-    local_runner.run(config, data_only=data_only)
+    if verbose:
+        local_runner.run(config, data_only=data_only)
+        return
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log_path = os.path.join(config.home, "logs", f"run-{stamp}.log")
+    print(f"Full log: {log_path}")
+    with _output_to_log(progress, log_path):
+        local_runner.run(config, data_only=data_only)
 
 
 def _print_summary(config, data_only: bool) -> None:
@@ -181,7 +221,7 @@ def _print_summary(config, data_only: bool) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     """signpipe run / signpipe validate ROOT."""
     config = _config_from_args(args, args.data_root)
-    _run_pipeline(config, args.data_only)
+    _run_pipeline(config, args.data_only, args.progress, args.verbose)
     _print_summary(config, args.data_only)
 
 
@@ -274,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = getattr(args, "verbose", False)
     progress = _configure_logging(verbose)
     try:
+        args.progress = progress
         args.func(args)
     except SignpipeError as err:
         step = f"{progress.current}: " if progress.current else ""
@@ -285,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"signpipe: error: step {progress.current} failed: {type(err).__name__}: {err}\n"
             "The metadata store is intact: fix the cause and run again, finished steps are "
-            "reused from the cache. Add -v for the full log and traceback.",
+            f"reused from the cache. The full log is {progress.log_path}.",
             file=sys.stderr,
         )
         return 1

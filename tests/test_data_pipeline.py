@@ -40,7 +40,7 @@ def _run(home: Path, root: Path, **overrides):
     values = {"home": str(home), "data.data_root": str(root), "beam_args": IN_MEMORY}
     values.update(overrides)
     config = load_config(None, **values)
-    local_runner.run(config)
+    local_runner.run(config, data_only=True)
     return config
 
 
@@ -147,7 +147,7 @@ def test_report_and_summary(first_run):
 
 
 def test_second_run_reuses_every_cached_step(first_run):
-    local_runner.run(first_run)
+    local_runner.run(first_run, data_only=True)
     runs = defaultdict(list)
     for execution in component_executions(first_run):
         runs[execution.run_id].append(execution)
