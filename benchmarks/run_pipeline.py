@@ -16,14 +16,11 @@ import platform
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 import psutil
+from results_file import DEFAULT_DATA, write_result
 
 import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "asl_massey"
 
 
 class PeakMemory:
@@ -136,10 +133,7 @@ def main() -> None:
             training_s=training_s,
             non_training_s=round(sum(seconds.values()) - training_s, 1),
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

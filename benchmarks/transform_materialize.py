@@ -4,16 +4,14 @@ python benchmarks/transform_materialize.py --out benchmarks/results/transform_ma
 """
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
-import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from results_file import DEFAULT_DATA, write_result
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "asl_massey"
+import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
 
 def _folder_bytes(path: str) -> int:
@@ -64,10 +62,7 @@ def main() -> None:
             "train_records": records,
             "read_train_split_once_s": round(read_seconds, 1),
         }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":
