@@ -117,7 +117,20 @@ def test_reruns_reuse_cached_steps(blessed_run):
     # Third run: nothing changed at all, so every step is reused and nothing is pushed.
     local_runner.run(blessed_run)
     states = _latest_states(blessed_run)
-    assert len(states) == 12 and set(states.values()) == {"CACHED"}, states
+    assert set(states) == {
+        "ImageFolderExampleGen",
+        "StatisticsGen",
+        "SchemaGen",
+        "ExampleValidator",
+        "DataValidationReport",
+        "DataGate",
+        "Transform",
+        "Trainer",
+        "Evaluator",
+        "TestEvaluator",
+        "Pusher",
+    }
+    assert set(states.values()) == {"CACHED"}, states
     assert _versions(blessed_run) == versions
 
 
