@@ -31,7 +31,7 @@ def main() -> None:
 
     from signpipe.pipeline.configs import load_config
     from signpipe.pipeline.pipeline import data_components, transform_component
-    from signpipe.pipeline.run_results import component_executions, latest_output
+    from signpipe.pipeline.run_results import component_executions, latest_artifact
 
     with tempfile.TemporaryDirectory(prefix="signpipe-materialize-") as home:
         config = load_config(None, home=home, **{"data.data_root": args.data_root})
@@ -49,7 +49,7 @@ def main() -> None:
             )
         )
         seconds = {e.component: e.seconds for e in component_executions(config)}
-        materialized = latest_output(config, "Transform", "Examples")
+        materialized = latest_artifact(config, "Examples", "Transform")
         train_files = tf.io.gfile.glob(os.path.join(materialized.uri, "Split-train", "*"))
         started = time.perf_counter()
         records = sum(1 for _ in tf.data.TFRecordDataset(train_files, compression_type="GZIP"))

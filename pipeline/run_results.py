@@ -55,35 +55,27 @@ def component_executions(config: PipelineConfig) -> list[ComponentExecution]:
     return executions
 
 
-def latest_artifact(config: PipelineConfig, type_name: str) -> metadata_store_pb2.Artifact | None:
-    """The newest live artifact of a type in this pipeline's store, or None."""
-    if not os.path.exists(config.metadata_path):
-        return None
-    live = [
-        artifact
-        for artifact in _store(config).get_artifacts_by_type(type_name)
-        if artifact.state == metadata_store_pb2.Artifact.LIVE
-    ]
-    return max(live, key=lambda artifact: artifact.id, default=None)
-
-
-def latest_output(
-    config: PipelineConfig, component: str, type_name: str
+def latest_artifact(
+    config: PipelineConfig, type_name: str, component: str | None = None
 ) -> metadata_store_pb2.Artifact | None:
-    """The newest live artifact of a type that one component produced, or None."""
+    """The newest live artifact of a type in this pipeline's store; if named, one step's output."""
     if not os.path.exists(config.metadata_path):
         return None
     store = _store(config)
-    node = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.{component}")
-    artifact_type = store.get_artifact_type(type_name)
-    if node is None:
-        return None
-    live = [
-        artifact
-        for artifact in store.get_artifacts_by_context(node.id)
-        if artifact.type_id == artifact_type.id
-        and artifact.state == metadata_store_pb2.Artifact.LIVE
-    ]
+    artifacts = store.get_artifacts_by_type(type_name)
+    if component is not None:
+        node = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.{component}")
+        if node is None:
+            return None
+        # The node context also holds the component's inputs: only OUTPUT events say it made them.
+        executions = [execution.id for execution in store.get_executions_by_context(node.id)]
+        produced = {
+            event.artifact_id
+            for event in store.get_events_by_execution_ids(executions)
+            if event.type == metadata_store_pb2.Event.OUTPUT
+        }
+        artifacts = [artifact for artifact in artifacts if artifact.id in produced]
+    live = [a for a in artifacts if a.state == metadata_store_pb2.Artifact.LIVE]
     return max(live, key=lambda artifact: artifact.id, default=None)
 
 
@@ -150,13 +142,13 @@ def _accuracy_and_failures(uri: str) -> tuple[float | None, list[str]]:
 
 def model_summary(config: PipelineConfig) -> ModelSummary:
     """Summarise the newest evaluation, blessing and push of this pipeline."""
-    evaluation = latest_output(config, "Evaluator", "ModelEvaluation")
-    blessing = latest_output(config, "Evaluator", "ModelBlessing")
+    evaluation = latest_artifact(config, "ModelEvaluation", "Evaluator")
+    blessing = latest_artifact(config, "ModelBlessing", "Evaluator")
     if evaluation is None or blessing is None:
         raise ConfigError(f"no evaluated model in {config.metadata_path}: run `signpipe run`")
     eval_accuracy, failures = _accuracy_and_failures(evaluation.uri)
-    test = latest_output(config, "TestEvaluator", "ModelEvaluation")
-    pushed = latest_output(config, "Pusher", "PushedModel")
+    test = latest_artifact(config, "ModelEvaluation", "TestEvaluator")
+    pushed = latest_artifact(config, "PushedModel", "Pusher")
     blessed = blessing.custom_properties["blessed"].int_value == 1
     pushed_path = None
     if blessed and pushed is not None and pushed.custom_properties["pushed"].int_value == 1:
@@ -197,8 +189,8 @@ class DataSummary:
 
 def data_summary(config: PipelineConfig) -> DataSummary:
     """Summarise the newest Examples and data report of this pipeline."""
-    examples = latest_artifact(config, "Examples")
-    report = latest_artifact(config, DataReport.TYPE_NAME)
+    examples = latest_artifact(config, "Examples", "ImageFolderExampleGen")
+    report = latest_artifact(config, DataReport.TYPE_NAME, "DataValidationReport")
     if examples is None or report is None:
         raise ConfigError(f"no completed run found in {config.metadata_path}: run `signpipe run`")
     ingestion = ingestion_report.read_report(examples.uri)
@@ -213,7 +205,7 @@ def data_summary(config: PipelineConfig) -> DataSummary:
 
 def export_schema(config: PipelineConfig, out_path: str) -> str:
     """Copy the newest inferred schema to out_path for curation and return the path."""
-    schema = latest_artifact(config, "Schema")
+    schema = latest_artifact(config, "Schema", "SchemaGen")
     if schema is None:
         raise ConfigError(
             f"no inferred schema in {config.metadata_path}: run `signpipe validate ROOT` first"
