@@ -1,8 +1,9 @@
-"""TFMA configuration: accuracy, confusion matrix and per-label slices; the blessing rule."""
+"""TFMA configuration: accuracy, per-class precision/recall, confusion matrix, label slices."""
 
 import tensorflow_model_analysis as tfma
 
 from signpipe.models.preprocessing import LABEL_FEATURE, LABEL_KEY
+from signpipe.pipeline.class_metrics import PerClassPrecisionRecall
 from signpipe.pipeline.configs import EvaluationConfig
 
 ACCURACY = "sparse_categorical_accuracy"
@@ -40,6 +41,10 @@ def eval_config(evaluation: EvaluationConfig | None) -> tfma.EvalConfig:
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
                     accuracy,
+                    tfma.MetricConfig(
+                        class_name=PerClassPrecisionRecall.__name__,
+                        module=PerClassPrecisionRecall.__module__,
+                    ),
                     tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                 ]
             )
