@@ -14,20 +14,16 @@ from tfx.components import (
     Transform,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
-from tfx.dsl.components.common.resolver import Resolver
-from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
-    LatestBlessedModelStrategy,
-)
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2, trainer_pb2
-from tfx.types import Channel, standard_artifacts
 
 from signpipe import models
 from signpipe.components.data_gate.component import DataGate
 from signpipe.components.data_validation_report.component import DataValidationReport
 from signpipe.components.image_folder_example_gen.component import ImageFolderExampleGen
 from signpipe.models.preprocessing import IMAGE_SIZE_KEY
+from signpipe.pipeline.baseline_model import baseline_resolver
 from signpipe.pipeline.configs import PipelineConfig
 from signpipe.pipeline.evaluation import eval_config
 
@@ -104,11 +100,7 @@ def model_components(config: PipelineConfig, data: list) -> list:
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config=dataclasses.asdict(config.training),
     )
-    baseline = Resolver(
-        strategy_class=LatestBlessedModelStrategy,
-        model=Channel(type=standard_artifacts.Model),
-        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    baseline = baseline_resolver(trainer.outputs["model"])
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
