@@ -21,31 +21,42 @@ _SCHEMA_FILE = "schema.pbtxt"
 class ComponentExecution:
     """One component's execution in one pipeline run."""
 
+    execution_id: int
     component: str
     run_id: str
     state: str  # COMPLETE, CACHED, FAILED, RUNNING, ...
     seconds: float
 
 
-def _store(config: PipelineConfig) -> metadata_store.MetadataStore:
+def open_store(config: PipelineConfig, read_only: bool = False) -> metadata_store.MetadataStore:
+    """A connection to the pipeline's SQLite ML Metadata store."""
     connection = metadata.sqlite_metadata_connection_config(config.metadata_path)
+    if read_only:  # never races the run that is creating the store's tables
+        connection.sqlite.connection_mode = connection.sqlite.READONLY
     return metadata_store.MetadataStore(connection)
 
 
-def component_executions(config: PipelineConfig) -> list[ComponentExecution]:
-    """Every component execution in the store, oldest first."""
-    if not os.path.exists(config.metadata_path):
-        return []
-    store = _store(config)
+def component_executions(
+    config: PipelineConfig,
+    after_id: int = 0,
+    store: metadata_store.MetadataStore | None = None,
+) -> list[ComponentExecution]:
+    """Component executions in the store with an id above after_id, oldest first."""
+    if store is None:
+        if not os.path.exists(config.metadata_path):
+            return []
+        store = open_store(config)
     context_types = {t.id: t.name for t in store.get_context_types()}
     executions = []
-    for execution in sorted(store.get_executions(), key=lambda e: e.id):
+    newer = metadata_store.ListOptions(filter_query=f"id > {after_id}")
+    for execution in sorted(store.get_executions(list_options=newer), key=lambda e: e.id):
         names = {
             context_types[c.type_id]: c.name for c in store.get_contexts_by_execution(execution.id)
         }
         elapsed = execution.last_update_time_since_epoch - execution.create_time_since_epoch
         executions.append(
             ComponentExecution(
+                execution_id=execution.id,
                 component=names.get("node", "").rpartition(".")[2],
                 run_id=names.get("pipeline_run", ""),
                 state=metadata_store_pb2.Execution.State.Name(execution.last_known_state),
@@ -61,7 +72,7 @@ def latest_artifact(
     """The newest live artifact of a type in this pipeline's store; if named, one step's output."""
     if not os.path.exists(config.metadata_path):
         return None
-    store = _store(config)
+    store = open_store(config)
     artifacts = store.get_artifacts_by_type(type_name)
     if component is not None:
         node = store.get_context_by_type_and_name("node", f"{config.pipeline_name}.{component}")
@@ -85,6 +96,7 @@ class ModelSummary:
 
     eval_accuracy: float | None
     test_accuracy: float | None
+    per_class: dict[str, tuple[float, float]]  # label: (precision, recall) on the eval split
     blessed: bool
     why_not_blessed: list[str]
     pushed_path: str | None
@@ -100,6 +112,12 @@ class ModelSummary:
             f"  eval accuracy: {percent(self.eval_accuracy)}, "
             f"test accuracy: {percent(self.test_accuracy)}",
         ]
+        if self.per_class:
+            worst = sorted(self.per_class.items(), key=lambda item: min(item[1]))[:3]
+            lines.append(
+                "  weakest classes (precision/recall): "
+                + ", ".join(f"{label} {p:.0%}/{r:.0%}" for label, (p, r) in worst)
+            )
         if self.blessed:
             lines.append(f"  BLESSED and pushed to {self.pushed_path}")
         else:
@@ -108,17 +126,32 @@ class ModelSummary:
         return "\n".join(lines)
 
 
-def _accuracy_and_failures(uri: str) -> tuple[float | None, list[str]]:
-    """Overall accuracy of a TFMA evaluation and its failed thresholds, in words."""
+def _overall_metrics(uri: str) -> tuple[float | None, dict[int, tuple[float, float]]]:
+    """Overall accuracy of a TFMA evaluation and {class id: (precision, recall)}."""
     import tensorflow_model_analysis as tfma
 
+    from signpipe.pipeline.class_metrics import PRECISION, RECALL
     from signpipe.pipeline.evaluation import ACCURACY
 
-    accuracy = None
+    accuracy, per_class = None, {}
     for slice_key, metrics in tfma.load_eval_result(uri).slicing_metrics:
-        if not slice_key:
-            value = metrics.get("", {}).get("", {}).get(ACCURACY, {})
-            accuracy = value.get("doubleValue")
+        if slice_key:
+            continue
+        by_sub_key = metrics.get("", {})
+        accuracy = by_sub_key.get("", {}).get(ACCURACY, {}).get("doubleValue")
+        for sub_key, values in by_sub_key.items():
+            if sub_key.startswith("classId:") and PRECISION in values:
+                per_class[int(sub_key.partition(":")[2])] = (
+                    values[PRECISION]["doubleValue"],
+                    values[RECALL]["doubleValue"],
+                )
+    return accuracy, per_class
+
+
+def _failures(uri: str) -> list[str]:
+    """The failed blessing thresholds of a TFMA evaluation, in words."""
+    import tensorflow_model_analysis as tfma
+
     failures = []
     validation = tfma.load_validation_result(uri)
     for per_slice in validation.metric_validations_per_slice:
@@ -137,7 +170,22 @@ def _accuracy_and_failures(uri: str) -> tuple[float | None, list[str]]:
                     f"{failure.metric_key.name} changed by {value:+.3f} against the last "
                     f"blessed model; the allowed drop is {drop:.3f} (evaluation.max_accuracy_drop)"
                 )
-    return accuracy, failures
+    return failures
+
+
+def _class_labels(config: PipelineConfig) -> list[str]:
+    """Label strings by class index, from the newest transform graph's vocabulary."""
+    import tensorflow_transform as tft
+
+    from signpipe.models.preprocessing import LABEL_VOCABULARY
+
+    graph = latest_artifact(config, "TransformGraph", "Transform")
+    if graph is None:
+        return []
+    return [
+        label.decode()
+        for label in tft.TFTransformOutput(graph.uri).vocabulary_by_name(LABEL_VOCABULARY)
+    ]
 
 
 def model_summary(config: PipelineConfig) -> ModelSummary:
@@ -146,7 +194,9 @@ def model_summary(config: PipelineConfig) -> ModelSummary:
     blessing = latest_artifact(config, "ModelBlessing", "Evaluator")
     if evaluation is None or blessing is None:
         raise ConfigError(f"no evaluated model in {config.metadata_path}: run `signpipe run`")
-    eval_accuracy, failures = _accuracy_and_failures(evaluation.uri)
+    eval_accuracy, per_class = _overall_metrics(evaluation.uri)
+    failures = _failures(evaluation.uri)
+    labels = _class_labels(config)
     test = latest_artifact(config, "ModelEvaluation", "TestEvaluator")
     pushed = latest_artifact(config, "PushedModel", "Pusher")
     blessed = blessing.custom_properties["blessed"].int_value == 1
@@ -155,7 +205,11 @@ def model_summary(config: PipelineConfig) -> ModelSummary:
         pushed_path = pushed.custom_properties["pushed_destination"].string_value
     return ModelSummary(
         eval_accuracy=eval_accuracy,
-        test_accuracy=_accuracy_and_failures(test.uri)[0] if test else None,
+        test_accuracy=_overall_metrics(test.uri)[0] if test else None,
+        per_class={
+            labels[class_id] if class_id < len(labels) else str(class_id): values
+            for class_id, values in per_class.items()
+        },
         blessed=blessed,
         why_not_blessed=failures or ([] if blessed else ["see the Evaluator's validation result"]),
         pushed_path=pushed_path,

@@ -4,16 +4,12 @@ import argparse
 import contextlib
 import logging
 import os
-import re
 import sys
 import time
 import warnings
 from collections.abc import Iterator, Sequence
 
 from signpipe.errors import ConfigError, SignpipeError
-
-_PROGRESS = re.compile(r"Component (\S+) is (running|finished)")
-_CACHED = re.compile(r"A cached execution \d+ is used")
 
 
 def _pairs(text: str, what: str) -> dict[str, str]:
@@ -107,37 +103,17 @@ def _config_from_args(args: argparse.Namespace, data_root: str | None = None):
     )
 
 
-class _Progress(logging.Filter):
-    """Turns TFX's component log lines into one progress line per step; remembers the step."""
+class _RunState:
+    """Where progress lines go and what the CLI reports when a step fails."""
 
     def __init__(self):
-        super().__init__()
         self.out = sys.stdout  # the terminal, also while the run's own output goes to a log
         self.log_path: str | None = None
-        self.current: str | None = None
-        self._started = 0.0
-        self._cached = False
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        match = _PROGRESS.search(message)
-        if match:
-            name, state = match.groups()
-            if state == "running":
-                self.current, self._started, self._cached = name, time.monotonic(), False
-                print(f"  {name} ...", file=self.out, flush=True)
-            else:
-                elapsed = f"done in {time.monotonic() - self._started:.1f}s"
-                state = "reused from cache" if self._cached else elapsed
-                print(f"  {name} {state}", file=self.out, flush=True)
-                self.current = None
-            return False
-        self._cached = self._cached or bool(_CACHED.search(message))
-        return False
+        self.current: str | None = None  # the step that was running when the run stopped
 
 
 @contextlib.contextmanager
-def _output_to_log(progress: _Progress, log_path: str) -> Iterator[None]:
+def _output_to_log(state: _RunState, log_path: str) -> Iterator[None]:
     """Send everything written to stdout/stderr (TF, pip, Keras, Beam) to a log file.
 
     Redirected at the file-descriptor level so that subprocesses (the user-module wheel
@@ -147,43 +123,46 @@ def _output_to_log(progress: _Progress, log_path: str) -> Iterator[None]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    progress.out = os.fdopen(os.dup(saved[0]), "w", buffering=1)
-    progress.log_path = log_path
+    state.out = os.fdopen(os.dup(saved[0]), "w", buffering=1)
+    state.log_path = log_path
+    root = logging.getLogger()
+    level = root.level
     with open(log_path, "ab") as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
+        root.setLevel(logging.INFO)  # TFX's and Beam's own records, for the log file
         try:
             yield
         finally:
+            root.setLevel(level)
             sys.stdout.flush()
             sys.stderr.flush()
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             for fd in saved:
                 os.close(fd)
-            progress.out.close()
-            progress.out = sys.stdout
+            state.out.close()
+            state.out = sys.stdout
 
 
-def _configure_logging(verbose: bool) -> _Progress:
-    """One line per step unless verbose; keep TF's and Google's noise out."""
+def _configure_logging(verbose: bool) -> None:
+    """TFX and Beam logs on the terminal when verbose; otherwise only in the run's log file."""
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    progress = _Progress()
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-        return progress
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the CUDA-factory "errors" are noise
-    handler = logging.StreamHandler()
-    handler.addFilter(progress)
+    handler = logging.StreamHandler()  # sys.stderr: the log file while a run is redirected
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    return progress
+    root.setLevel(logging.ERROR)
 
 
-def _run_pipeline(config, data_only: bool, progress: _Progress, verbose: bool) -> None:
+def _run_pipeline(config, data_only: bool, state: _RunState, verbose: bool) -> None:
     from signpipe.pipeline import local_runner
+    from signpipe.pipeline.step_progress import StepProgress
 
     if config.uses_demo_data:
         from signpipe.data.synthetic_hands import SyntheticDataSpec, ensure_dataset
@@ -206,8 +185,13 @@ def _run_pipeline(config, data_only: bool, progress: _Progress, verbose: bool) -
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_path = os.path.join(config.home, "logs", f"run-{stamp}.log")
     print(f"Full log: {log_path}")
-    with _output_to_log(progress, log_path):
-        local_runner.run(config, data_only=data_only)
+    with _output_to_log(state, log_path):
+        steps = StepProgress(config, state.out)
+        try:
+            with steps:
+                local_runner.run(config, data_only=data_only)
+        finally:
+            state.current = steps.current
 
 
 def _print_summary(config, data_only: bool) -> None:
@@ -221,7 +205,7 @@ def _print_summary(config, data_only: bool) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     """signpipe run / signpipe validate ROOT."""
     config = _config_from_args(args, args.data_root)
-    _run_pipeline(config, args.data_only, args.progress, args.verbose)
+    _run_pipeline(config, args.data_only, args.state, args.verbose)
     _print_summary(config, args.data_only)
 
 
@@ -312,21 +296,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
     verbose = getattr(args, "verbose", False)
-    progress = _configure_logging(verbose)
+    _configure_logging(verbose)
+    state = args.state = _RunState()
     try:
-        args.progress = progress
         args.func(args)
     except SignpipeError as err:
-        step = f"{progress.current}: " if progress.current else ""
+        step = f"{state.current}: " if state.current else ""
         print(f"signpipe: error: {step}{err}", file=sys.stderr)
         return 1
     except Exception as err:
-        if verbose or progress.current is None:
+        if verbose or state.current is None:
             raise
         print(
-            f"signpipe: error: step {progress.current} failed: {type(err).__name__}: {err}\n"
+            f"signpipe: error: step {state.current} failed: {type(err).__name__}: {err}\n"
             "The metadata store is intact: fix the cause and run again, finished steps are "
-            f"reused from the cache. The full log is {progress.log_path}.",
+            f"reused from the cache. The full log is {state.log_path}.",
             file=sys.stderr,
         )
         return 1

@@ -67,3 +67,30 @@ def test_missing_data_root_fails_cleanly(tmp_path):
     assert "ImageFolderExampleGen: data root" in result.stderr
     assert "does not exist" in result.stderr and "nowhere" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+DATA_STEPS = (
+    "ImageFolderExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "DataValidationReport",
+    "DataGate",
+)
+
+
+@pytest.mark.slow
+def test_validate_prints_each_step_and_a_rerun_says_what_came_from_the_cache(tmp_path):
+    made = _signpipe("demo-data", "--out", "d", "--images-per-class", "8", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    options = ("validate", "d", "--home", "h", "--allow-anomalies")
+    first = _signpipe(*options, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    for step in DATA_STEPS:
+        assert f"  {step} ...\n  {step} done in " in first.stdout, first.stdout
+    assert "Data validation report:" in first.stdout
+
+    second = _signpipe(*options, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    for step in DATA_STEPS:
+        assert f"  {step} reused from cache\n" in second.stdout, second.stdout

@@ -55,6 +55,9 @@ def test_blessed_model_is_pushed_and_classifies_raw_image_bytes(blessed_run, ima
     summary = model_summary(blessed_run)
     assert summary.blessed and summary.eval_accuracy >= 0.5
     assert summary.test_accuracy is not None
+    assert set(summary.per_class) == set(LETTERS)
+    for precision, recall in summary.per_class.values():
+        assert 0.0 <= precision <= 1.0 and 0.0 <= recall <= 1.0
     [version] = _versions(blessed_run)
     assert summary.pushed_path.rstrip("/").endswith(version)
 
@@ -103,35 +106,44 @@ def _latest_states(config) -> dict[str, str]:
     }
 
 
-def test_reruns_reuse_cached_steps(blessed_run):
-    # Second run: everything up to the Trainer is reused. The Evaluator runs again because
-    # its baseline input changed: the model blessed by the first run is now the latest
-    # blessed model (TFX's LatestBlessedModelStrategy).
-    local_runner.run(blessed_run)
-    states = _latest_states(blessed_run)
-    upstream = {
-        name: state for name, state in states.items() if name not in ("Evaluator", "Pusher")
-    }
-    assert "Trainer" in upstream and set(upstream.values()) == {"CACHED"}, states
+ALL_STEPS = {
+    "ImageFolderExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "DataValidationReport",
+    "DataGate",
+    "Transform",
+    "Trainer",
+    "Evaluator",
+    "TestEvaluator",
+    "Pusher",
+}
+
+
+def test_a_rerun_with_nothing_changed_reuses_every_step_and_pushes_nothing(blessed_run):
     versions = _versions(blessed_run)
-    # Third run: nothing changed at all, so every step is reused and nothing is pushed.
     local_runner.run(blessed_run)
     states = _latest_states(blessed_run)
-    assert set(states) == {
-        "ImageFolderExampleGen",
-        "StatisticsGen",
-        "SchemaGen",
-        "ExampleValidator",
-        "DataValidationReport",
-        "DataGate",
-        "Transform",
-        "Trainer",
-        "Evaluator",
-        "TestEvaluator",
-        "Pusher",
-    }
+    assert set(states) == ALL_STEPS
     assert set(states.values()) == {"CACHED"}, states
     assert _versions(blessed_run) == versions
+
+
+def test_a_new_model_is_compared_with_the_last_blessed_one(blessed_run):
+    # A different seed trains a new model; requiring it to beat the blessed one by more
+    # than 100 points can only fail if that blessed model really is its baseline.
+    before = _versions(blessed_run)
+    config = _config(
+        Path(blessed_run.home),
+        Path(blessed_run.data_root),
+        **{"training.seed": 1, "evaluation.max_accuracy_drop": -1.0},
+    )
+    local_runner.run(config)
+    summary = model_summary(config)
+    assert not summary.blessed and summary.pushed_path is None
+    assert any("against the last blessed model" in r for r in summary.why_not_blessed), summary
+    assert _versions(config) == before
 
 
 def test_a_model_below_the_floor_is_never_pushed(blessed_run):
