@@ -12,10 +12,9 @@ import tf_keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
-from signpipe.errors import ConfigError
 from signpipe.models import preprocessing
-from signpipe.models.efficientnet_lite import build_efficientnet_lite0
-from signpipe.pipeline.configs import BACKBONES, TrainingConfig
+from signpipe.models.backbones import build_backbone
+from signpipe.pipeline.configs import TrainingConfig
 
 HISTORY_FILE = "training_history.json"
 
@@ -23,18 +22,7 @@ HISTORY_FILE = "training_history.json"
 def build_classifier(options: TrainingConfig, num_classes: int) -> tf_keras.Model:
     """Backbone + global pooling + dropout + softmax as one flat functional model."""
     shape = (options.image_size, options.image_size, 3)
-    if options.backbone == "efficientnet_lite0":
-        weights = {"lite0-pretrained": "imagenet", "none": None}.get(
-            options.backbone_weights, options.backbone_weights
-        )
-        backbone = build_efficientnet_lite0(input_shape=shape, include_top=False, weights=weights)
-    elif options.backbone == "efficientnet_b0":
-        weights = {"none": None}.get(options.backbone_weights, options.backbone_weights)
-        backbone = tf_keras.applications.EfficientNetB0(
-            include_top=False, weights=weights, input_shape=shape
-        )
-    else:
-        raise ConfigError(f"training.backbone '{options.backbone}' is unknown; use {BACKBONES}")
+    backbone = build_backbone(options.backbone, options.backbone_weights, shape)
     features = tf_keras.layers.GlobalAveragePooling2D(name="head_pool")(backbone.output)
     features = tf_keras.layers.Dropout(options.dropout, name="head_dropout")(features)
     outputs = tf_keras.layers.Dense(num_classes, activation="softmax", name="head_softmax")(

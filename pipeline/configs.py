@@ -12,6 +12,8 @@ from signpipe.errors import ConfigError
 
 REQUIRED_SPLITS = ("train", "eval")
 BACKBONES = ("efficientnet_lite0", "efficientnet_b0")
+WEIGHT_SOURCES = ("lite0-pretrained", "imagenet", "none")  # anything else is a file path
+WEIGHT_FILE_SUFFIXES = {"efficientnet_lite0": (".pth", ".h5"), "efficientnet_b0": (".h5",)}
 DEMO_DATA_FOLDER = "demo_data"
 
 
@@ -172,13 +174,7 @@ class PipelineConfig:
             raise ConfigError(
                 f"training.backbone '{training.backbone}' is unknown; use {BACKBONES}"
             )
-        if training.backbone != "efficientnet_lite0" and training.backbone_weights == (
-            "lite0-pretrained"
-        ):
-            raise ConfigError(
-                f"training.backbone_weights 'lite0-pretrained' is for efficientnet_lite0; for "
-                f"{training.backbone} use 'imagenet' (downloads), 'none' or a weights file"
-            )
+        _check_backbone_weights(training)
         if training.image_size < 32 or training.batch_size < 1:
             raise ConfigError("training.image_size must be >= 32 and training.batch_size >= 1")
         if not 0 <= training.finetune_fraction <= 1:
@@ -191,6 +187,29 @@ class PipelineConfig:
                 "write one with `signpipe schema`"
             )
         return self
+
+
+def _check_backbone_weights(training: TrainingConfig) -> None:
+    """A weight source the backbone can use; a weights file must exist with a known suffix."""
+    weights, backbone = training.backbone_weights, training.backbone
+    if backbone != "efficientnet_lite0" and weights == "lite0-pretrained":
+        raise ConfigError(
+            f"training.backbone_weights 'lite0-pretrained' is for efficientnet_lite0; for "
+            f"{backbone} use 'imagenet' (downloads), 'none' or a weights file"
+        )
+    if weights in WEIGHT_SOURCES:
+        return
+    suffixes = WEIGHT_FILE_SUFFIXES[backbone]
+    if not weights.endswith(suffixes):
+        raise ConfigError(
+            f"training.backbone_weights '{weights}' is neither one of {WEIGHT_SOURCES} nor a "
+            f"weights file for {backbone} (a path ending in {' or '.join(suffixes)})"
+        )
+    if not Path(weights).is_file():
+        raise ConfigError(
+            f"training.backbone_weights file '{weights}' does not exist: put the weights file "
+            f"there (a path the Trainer can read), or use one of {WEIGHT_SOURCES}"
+        )
 
 
 def _from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
