@@ -31,8 +31,10 @@ def build_classifier(options: TrainingConfig, num_classes: int) -> tf_keras.Mode
     return tf_keras.Model(backbone.input, outputs, name=f"signpipe_{options.backbone}")
 
 
-def set_backbone_trainable(model: tf_keras.Model, fraction: float) -> int:
-    """Freeze the backbone but its top `fraction` of layers; BatchNorm always stays frozen.
+def set_backbone_trainable(
+    model: tf_keras.Model, fraction: float, train_batch_norm: bool = False
+) -> int:
+    """Freeze the backbone but its top `fraction` of layers; BatchNorm stays frozen unless asked.
 
     A frozen Keras 2 BatchNormalization runs in inference mode, so fine-tuning on small
     batches does not wreck the pretrained statistics. Returns the unfrozen layer count.
@@ -42,7 +44,7 @@ def set_backbone_trainable(model: tf_keras.Model, fraction: float) -> int:
     unfrozen = 0
     for index, layer in enumerate(backbone):
         is_bn = isinstance(layer, tf_keras.layers.BatchNormalization)
-        layer.trainable = index >= first_trainable and not is_bn
+        layer.trainable = index >= first_trainable and (train_batch_norm or not is_bn)
         unfrozen += int(layer.trainable and bool(layer.weights))
     return unfrozen
 
@@ -165,7 +167,10 @@ def run_fn(fn_args: FnArgs) -> None:
     model = build_classifier(options, num_classes)
     log_dir = os.path.join(fn_args.model_run_dir, "tensorboard")
 
-    set_backbone_trainable(model, 0.0)
+    # A random backbone has nothing to preserve: all of it trains from the first epoch, and
+    # its BatchNorm must learn statistics (frozen, it would keep mean 0 / variance 1).
+    from_scratch = options.backbone_weights == "none"
+    set_backbone_trainable(model, 1.0 if from_scratch else 0.0, train_batch_norm=from_scratch)
     history: dict[str, Any] = {
         "head": _fit_phase(
             model,
@@ -178,7 +183,9 @@ def run_fn(fn_args: FnArgs) -> None:
             "head",
         )
     }
-    unfrozen = set_backbone_trainable(model, options.finetune_fraction)
+    unfrozen = set_backbone_trainable(
+        model, 1.0 if from_scratch else options.finetune_fraction, train_batch_norm=from_scratch
+    )
     history["finetune"] = _fit_phase(
         model,
         train,

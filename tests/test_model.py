@@ -43,6 +43,14 @@ def test_phases_freeze_the_right_layers():
     assert first > len(backbone) // 2  # only the top of the backbone trains
 
 
+def test_a_random_backbone_trains_whole_batch_norm_included():
+    model = build_classifier(TrainingConfig(backbone_weights="none", image_size=96), 3)
+    set_backbone_trainable(model, 1.0, train_batch_norm=True)
+    frozen = [layer.name for layer in model.layers if layer.weights and not layer.trainable]
+    assert frozen == []
+    assert any(isinstance(layer, tf_keras.layers.BatchNormalization) for layer in model.layers)
+
+
 def test_unknown_backbone_and_mismatched_weights_are_config_errors():
     with pytest.raises(ConfigError, match="unknown"):
         load_config(None, **{"training.backbone": "resnet"})
