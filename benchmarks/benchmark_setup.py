@@ -1,4 +1,4 @@
-"""Where and how benchmark scripts record their figures."""
+"""What every benchmark shares: the data set, the run configuration, where figures go."""
 
 import json
 from pathlib import Path
@@ -6,6 +6,22 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "asl_massey"
+
+
+def benchmark_config(home: str, data_root: str, group_regex: str, **overrides: Any):
+    """A run configuration for a benchmark: anomalies are reported, never fatal."""
+    from signpipe.pipeline.configs import load_config
+
+    return load_config(
+        None,
+        **{
+            "home": home,
+            "data.data_root": data_root,
+            "data.group_regex": group_regex or None,
+            "validation.fail_on_anomalies": False,
+            **overrides,
+        },
+    )
 
 
 def write_result(path: str, result: dict[str, Any]) -> None:

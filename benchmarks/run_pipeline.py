@@ -18,7 +18,7 @@ import threading
 import time
 
 import psutil
-from results_file import DEFAULT_DATA, write_result
+from benchmark_setup import DEFAULT_DATA, benchmark_config, write_result
 
 import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
@@ -75,24 +75,24 @@ def main() -> None:
     import_started = time.perf_counter()
     from signpipe.components.image_folder_example_gen import ingestion_report
     from signpipe.pipeline import local_runner
-    from signpipe.pipeline.configs import load_config
-    from signpipe.pipeline.run_results import component_executions, latest_artifact, model_summary
+    from signpipe.pipeline.run_results import (
+        component_executions,
+        latest_artifact,
+        model_summary,
+        tflite_report,
+    )
 
     import_seconds = time.perf_counter() - import_started
     beam_args = [f"--direct_running_mode={args.beam_mode}"]
     if args.beam_mode == "multi_processing":
         beam_args.append(f"--direct_num_workers={os.cpu_count()}")
     with tempfile.TemporaryDirectory(prefix="signpipe-bench-") as home:
-        config = load_config(
-            None,
-            **{
-                "home": home,
-                "data.data_root": args.data_root,
-                "data.group_regex": args.group_regex or None,
-                "validation.fail_on_anomalies": False,
-                "beam_args": beam_args,
-                **{key: json.loads(value) for key, value in (s.split("=", 1) for s in args.set)},
-            },
+        config = benchmark_config(
+            home,
+            args.data_root,
+            args.group_regex,
+            beam_args=beam_args,
+            **{key: json.loads(value) for key, value in (s.split("=", 1) for s in args.set)},
         )
         started = time.perf_counter()
         with PeakMemory() as memory:
@@ -102,6 +102,7 @@ def main() -> None:
         examples = latest_artifact(config, "Examples")
         report = ingestion_report.read_report(examples.uri)
         model = None if args.data_only else model_summary(config)
+        tflite = None if args.data_only else tflite_report(config)
 
     images = report["totals"]["examples"]
     files = images + report["totals"]["quarantined"] + report["totals"]["duplicates_dropped"]
@@ -132,6 +133,7 @@ def main() -> None:
             blessed=model.blessed,
             training_s=training_s,
             non_training_s=round(sum(seconds.values()) - training_s, 1),
+            tflite=tflite,
         )
     write_result(args.out, result)
 

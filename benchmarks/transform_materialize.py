@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from results_file import DEFAULT_DATA, write_result
+from benchmark_setup import DEFAULT_DATA, write_result
 
 import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
