@@ -15,6 +15,7 @@ BACKBONES = ("efficientnet_lite0", "efficientnet_b0")
 WEIGHT_SOURCES = ("lite0-pretrained", "imagenet", "none")  # anything else is a file path
 WEIGHT_FILE_SUFFIXES = {"efficientnet_lite0": (".pth", ".h5"), "efficientnet_b0": (".h5",)}
 DEMO_DATA_FOLDER = "demo_data"
+TFLITE_VARIANTS = ("float32", "dynamic_range", "float16", "int8", "qat_int8")
 
 
 @dataclasses.dataclass
@@ -81,6 +82,18 @@ class EvaluationConfig:
 
 
 @dataclasses.dataclass
+class TFLiteConfig:
+    """The TFLite models for phones: which variants, how they are made, when one may ship."""
+
+    variants: list[str] = dataclasses.field(default_factory=lambda: list(TFLITE_VARIANTS))
+    representative_images: int = 200  # training images that calibrate int8 activations
+    qat_epochs: int = 2  # quantization-aware fine-tune of the trained model
+    qat_learning_rate: float = 1e-5
+    max_accuracy_drop: float = 0.01  # against the float SavedModel on the test split
+    latency_runs: int = 50  # timed batch-1 invocations per variant, after warm-up
+
+
+@dataclasses.dataclass
 class ServingConfig:
     """Where blessed models are pushed: <serving_root>/<model_name>/<version>/."""
 
@@ -99,6 +112,7 @@ class PipelineConfig:
     validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
+    tflite: TFLiteConfig = dataclasses.field(default_factory=TFLiteConfig)
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
     enable_cache: bool = True
     beam_args: list[str] = dataclasses.field(default_factory=list)
@@ -179,6 +193,13 @@ class PipelineConfig:
             raise ConfigError("training.image_size must be >= 32 and training.batch_size >= 1")
         if not 0 <= training.finetune_fraction <= 1:
             raise ConfigError("training.finetune_fraction must be between 0 and 1")
+        unknown_variants = sorted(set(self.tflite.variants) - set(TFLITE_VARIANTS))
+        if unknown_variants:
+            raise ConfigError(
+                f"tflite.variants {unknown_variants} unknown; choose from {TFLITE_VARIANTS}"
+            )
+        if self.tflite.representative_images < 1 or self.tflite.latency_runs < 1:
+            raise ConfigError("tflite.representative_images and tflite.latency_runs must be >= 1")
         if self.validation.max_class_imbalance < 1:
             raise ConfigError("validation.max_class_imbalance must be at least 1")
         if self.validation.schema_path and not Path(self.validation.schema_path).is_file():

@@ -22,6 +22,7 @@ from signpipe import models
 from signpipe.components.data_gate.component import DataGate
 from signpipe.components.data_validation_report.component import DataValidationReport
 from signpipe.components.image_folder_example_gen.component import ImageFolderExampleGen
+from signpipe.components.tflite_exporter.component import TFLiteExporter
 from signpipe.models.preprocessing import IMAGE_SIZE_KEY
 from signpipe.pipeline.baseline_model import baseline_resolver
 from signpipe.pipeline.configs import PipelineConfig
@@ -87,7 +88,7 @@ def transform_component(
 
 
 def model_components(config: PipelineConfig, data: list) -> list:
-    """Transform -> Trainer -> Evaluator (+ test split) -> Pusher, after the data gate."""
+    """Transform -> Trainer -> Evaluator (+ test split) -> Pusher -> TFLite, after the gate."""
     example_gen, _, schema_gen, _, _, gate = data
     transform = transform_component(config, example_gen, schema_gen)
     transform.add_upstream_node(gate)
@@ -118,16 +119,34 @@ def model_components(config: PipelineConfig, data: list) -> list:
                 example_splits=["test"],
             ).with_id("TestEvaluator")
         )
+    push_root = os.path.join(config.serving_root, config.serving.model_name)
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
-            filesystem=pusher_pb2.PushDestination.Filesystem(
-                base_directory=os.path.join(config.serving_root, config.serving.model_name)
-            )
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=push_root)
         ),
     )
-    return [*components, pusher]
+    components.append(pusher)
+    tflite = config.tflite
+    if tflite.variants:
+        components.append(
+            TFLiteExporter(
+                model=trainer.outputs["model"],
+                examples=example_gen.outputs["examples"],
+                transform_graph=transform.outputs["transform_graph"],
+                pushed_model=pusher.outputs["pushed_model"],
+                push_root=push_root,
+                variants=tflite.variants,
+                representative_images=tflite.representative_images,
+                qat_epochs=tflite.qat_epochs,
+                qat_learning_rate=tflite.qat_learning_rate,
+                batch_size=config.training.batch_size,
+                max_accuracy_drop=tflite.max_accuracy_drop,
+                latency_runs=tflite.latency_runs,
+            )
+        )
+    return components
 
 
 def create_pipeline(config: PipelineConfig, data_only: bool = False) -> tfx_pipeline.Pipeline:

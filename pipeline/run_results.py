@@ -1,6 +1,7 @@
 """Read what the latest run produced from the ML Metadata store."""
 
 import dataclasses
+import json
 import os
 import shutil
 
@@ -100,6 +101,7 @@ class ModelSummary:
     blessed: bool
     why_not_blessed: list[str]
     pushed_path: str | None
+    tflite: dict | None = None  # the TFLite exporter's report
 
     def describe(self) -> str:
         """Human-readable lines for the end of a run."""
@@ -123,6 +125,21 @@ class ModelSummary:
         else:
             lines.append("  NOT blessed, so nothing was pushed:")
             lines += [f"    - {reason}" for reason in self.why_not_blessed]
+        if self.tflite:
+            reference = percent(self.tflite["saved_model_accuracy"])
+            lines.append(f"TFLite ({self.tflite['split']} split, SavedModel {reference}):")
+            for name, result in self.tflite["variants"].items():
+                if result["status"] != "ok":
+                    lines.append(f"  {name}: FAILED: {result['why']}")
+                    continue
+                verdict = "blessed" if result["blessed"] else f"not blessed: {result['why']}"
+                lines.append(
+                    f"  {name}: {percent(result['accuracy'])} top-1, "
+                    f"{result['size_bytes'] / 2**20:.1f} MB, "
+                    f"{result['latency']['one_thread']['median_ms']:.1f} ms, {verdict}"
+                )
+            where = self.tflite.get("pushed_to") or self.tflite.get("not_pushed_because")
+            lines.append(f"  pushed: {where}")
         return "\n".join(lines)
 
 
@@ -213,6 +230,7 @@ def model_summary(config: PipelineConfig) -> ModelSummary:
         blessed=blessed,
         why_not_blessed=failures or ([] if blessed else ["see the Evaluator's validation result"]),
         pushed_path=pushed_path,
+        tflite=tflite_report(config),
     )
 
 
@@ -255,6 +273,18 @@ def data_summary(config: PipelineConfig) -> DataSummary:
         anomalies=report.custom_properties["anomalies"].int_value,
         report_path=os.path.join(report.uri, REPORT_FILE),
     )
+
+
+def tflite_report(config: PipelineConfig) -> dict | None:
+    """The newest TFLite variants report (tflite_report.json), if the run exported any."""
+    from signpipe.components.tflite_exporter.component import TFLiteModels
+    from signpipe.components.tflite_exporter.executor import REPORT_JSON
+
+    exported = latest_artifact(config, TFLiteModels.TYPE_NAME, "TFLiteExporter")
+    if exported is None:
+        return None
+    with open(os.path.join(exported.uri, REPORT_JSON), encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def export_schema(config: PipelineConfig, out_path: str) -> str:

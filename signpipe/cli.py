@@ -232,6 +232,20 @@ def cmd_schema(args: argparse.Namespace) -> None:
     print(f"Wrote the inferred schema to {path}; curate it and pass it with --schema {path}")
 
 
+def cmd_predict(args: argparse.Namespace) -> None:
+    """signpipe predict --tflite FILE IMAGE..."""
+    from signpipe.predict import as_json, predict_tflite
+
+    predictions = predict_tflite(args.tflite, args.images, args.labels, args.threads)
+    if args.json:
+        print(as_json(predictions))
+    else:
+        print("\n".join(p.line() for p in predictions))
+    failed = [p.image for p in predictions if p.error]
+    if failed:
+        raise SignpipeError(f"{len(failed)} of {len(predictions)} image(s) could not be classified")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sub-command."""
     parser = argparse.ArgumentParser(
@@ -289,6 +303,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_options(schema)
     schema.set_defaults(func=cmd_schema)
+
+    predict = commands.add_parser(
+        "predict",
+        help="classify image files with a model",
+        description="Classify image files with a TFLite model the pipeline exported; "
+        "images are decoded and resized as in training. An image that cannot be read is "
+        "reported and the others are still classified (exit code 1).",
+    )
+    predict.add_argument("--tflite", metavar="FILE", required=True, help="a .tflite variant")
+    predict.add_argument("--labels", metavar="FILE", help="default: labels.txt beside FILE")
+    predict.add_argument("--threads", type=int, default=1, help="interpreter threads")
+    predict.add_argument("--json", action="store_true", help="JSON output for machines")
+    predict.add_argument("images", metavar="IMAGE", nargs="+")
+    predict.set_defaults(func=cmd_predict)
     return parser
 
 

@@ -7,8 +7,9 @@ import sys
 import pytest
 
 from signpipe.cli import build_parser
+from tests.pipeline_steps import DATA_STEPS
 
-COMMANDS = ("run", "validate", "demo-data", "schema")
+COMMANDS = ("run", "validate", "demo-data", "schema", "predict")
 
 
 def _signpipe(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -21,7 +22,8 @@ def test_help_lists_and_explains_every_command(tmp_path):
     assert result.returncode == 0
     for command in COMMANDS:
         assert command in result.stdout
-        sub = build_parser().parse_args([command, *(["ROOT"] if command == "validate" else [])])
+        positional = {"validate": ["ROOT"], "predict": ["--tflite", "m.tflite", "x.png"]}
+        sub = build_parser().parse_args([command, *positional.get(command, [])])
         assert callable(sub.func)
 
 
@@ -67,16 +69,6 @@ def test_missing_data_root_fails_cleanly(tmp_path):
     assert "ImageFolderExampleGen: data root" in result.stderr
     assert "does not exist" in result.stderr and "nowhere" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-DATA_STEPS = (
-    "ImageFolderExampleGen",
-    "StatisticsGen",
-    "SchemaGen",
-    "ExampleValidator",
-    "DataValidationReport",
-    "DataGate",
-)
 
 
 @pytest.mark.slow

@@ -8,12 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from tfx.types import standard_artifacts
 
+from signpipe.components.tflite_exporter import converters
+from signpipe.components.tflite_exporter.component import TFLiteModels
+from signpipe.components.tflite_exporter.executor import Executor
 from signpipe.data.synthetic_hands import SyntheticDataSpec, generate_dataset
 from signpipe.models.model import HISTORY_FILE
 from signpipe.pipeline import local_runner
-from signpipe.pipeline.configs import load_config
-from signpipe.pipeline.run_results import component_executions, model_summary
+from signpipe.pipeline.configs import TFLITE_VARIANTS, load_config
+from signpipe.pipeline.run_results import component_executions, latest_artifact, model_summary
+from signpipe.predict import predict_tflite
+from tests.pipeline_steps import DATA_STEPS, MODEL_STEPS
 
 pytestmark = pytest.mark.slow
 
@@ -24,6 +30,10 @@ SMALL_TRAINING = {
     "training.head_epochs": 3,
     "training.finetune_epochs": 1,
     "evaluation.accuracy_floor": 0.5,  # chance is 0.25 for four letters
+    "tflite.qat_epochs": 1,
+    "tflite.representative_images": 16,
+    "tflite.latency_runs": 3,
+    "tflite.max_accuracy_drop": 1.0,  # a few test images: the gate itself is tested apart
 }
 
 
@@ -48,7 +58,7 @@ def blessed_run(images, tmp_path_factory):
 
 def _versions(config) -> list[str]:
     folder = Path(config.serving_root) / config.serving.model_name
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    return sorted(p.name for p in folder.iterdir() if p.name.isdigit()) if folder.exists() else []
 
 
 def test_blessed_model_is_pushed_and_classifies_raw_image_bytes(blessed_run, images):
@@ -89,6 +99,39 @@ def test_blessed_model_is_pushed_and_classifies_raw_image_bytes(blessed_run, ima
     assert by_example["label"].numpy()[0].decode() == labels[0]
 
 
+def test_blessed_tflite_variants_are_pushed_beside_the_saved_model(blessed_run, images):
+    [version] = _versions(blessed_run)
+    folder = Path(blessed_run.serving_root) / blessed_run.serving.model_name / "tflite" / version
+    report = json.loads((folder / "tflite_report.json").read_text())
+    assert set(report["variants"]) == set(TFLITE_VARIANTS)
+    blessed = {name for name, result in report["variants"].items() if result["blessed"]}
+    assert blessed == set(TFLITE_VARIANTS)  # the bound is wide open in this test
+    assert sorted(p.name for p in folder.glob("*.tflite")) == sorted(f"{v}.tflite" for v in blessed)
+    # Class-index order (TFT's vocabulary), the order the model's outputs follow.
+    assert sorted((folder / "labels.txt").read_text().split()) == sorted(LETTERS)
+    for result in report["variants"].values():
+        assert 0.0 <= result["accuracy"] <= 1.0 and result["size_bytes"] > 0
+        assert result["latency"]["one_thread"]["median_ms"] > 0
+    for quantized in ("int8", "qat_int8"):  # integer models still say what the float one says
+        assert report["variants"][quantized]["agreement"] >= 2 / 3, report["variants"][quantized]
+    assert report["variants"]["int8"]["float_ops"] == 0
+    assert report["variants"]["qat_int8"]["float_ops"] == 0
+    assert (
+        report["variants"]["int8"]["size_bytes"] < report["variants"]["float32"]["size_bytes"] / 2
+    )
+
+    files = [str(sorted((images / letter).iterdir())[-1]) for letter in LETTERS]
+    predictions = predict_tflite(str(folder / "int8.tflite"), [*files, str(folder / "labels.txt")])
+    assert all(p.label in LETTERS and 0 < p.confidence <= 1 for p in predictions[:-1])
+    assert predictions[-1].error and predictions[-1].label is None
+    # labels.txt maps indices as the SavedModel does: the float file names the same labels.
+    served = tf.saved_model.load(model_summary(blessed_run).pushed_path).signatures[
+        "serving_images"
+    ](image_bytes=tf.constant([Path(f).read_bytes() for f in files]))["label"]
+    float_labels = [p.label for p in predict_tflite(str(folder / "float32.tflite"), files)]
+    assert float_labels == [label.decode() for label in served.numpy()]
+
+
 def test_training_history_has_both_phases(blessed_run):
     history = json.loads((Path(model_summary(blessed_run).pushed_path) / HISTORY_FILE).read_text())
     assert len(history["head"]["loss"]) >= 1 and len(history["finetune"]["val_loss"]) >= 1
@@ -106,19 +149,7 @@ def _latest_states(config) -> dict[str, str]:
     }
 
 
-ALL_STEPS = {
-    "ImageFolderExampleGen",
-    "StatisticsGen",
-    "SchemaGen",
-    "ExampleValidator",
-    "DataValidationReport",
-    "DataGate",
-    "Transform",
-    "Trainer",
-    "Evaluator",
-    "TestEvaluator",
-    "Pusher",
-}
+ALL_STEPS = {*DATA_STEPS, *MODEL_STEPS}
 
 
 def test_a_rerun_with_nothing_changed_reuses_every_step_and_pushes_nothing(blessed_run):
@@ -160,3 +191,61 @@ def test_a_model_below_the_floor_is_never_pushed(blessed_run):
         os.path.isdir(os.path.join(config.serving_root, config.serving.model_name, version))
         for version in before
     )
+
+
+def _artifact(config, artifact_class, component: str):
+    """A TFX artifact object for the newest output of a type from one step."""
+    stored = latest_artifact(config, artifact_class.TYPE_NAME, component)
+    artifact = artifact_class()
+    artifact.uri = stored.uri
+    if "split_names" in stored.properties:
+        artifact.split_names = stored.properties["split_names"].string_value
+    return artifact
+
+
+def test_a_variant_that_fails_leaves_the_others_and_nothing_unblessed_is_pushed(
+    blessed_run, tmp_path, monkeypatch
+):
+    real_convert = converters.convert
+
+    def convert(model, variant, representative_images=None):
+        if variant == "int8":
+            raise converters.ConversionError("int8: no integer kernel for op(s) FAKE_OP")
+        return real_convert(model, variant, representative_images)
+
+    monkeypatch.setattr(converters, "convert", convert)
+    output = TFLiteModels()
+    output.uri = str(tmp_path / "out")
+    os.makedirs(output.uri)
+    Executor().Do(
+        {
+            "model": [_artifact(blessed_run, standard_artifacts.Model, "Trainer")],
+            "examples": [
+                _artifact(blessed_run, standard_artifacts.Examples, "ImageFolderExampleGen")
+            ],
+            "transform_graph": [
+                _artifact(blessed_run, standard_artifacts.TransformGraph, "Transform")
+            ],
+            "pushed_model": [],  # the SavedModel was not pushed
+        },
+        {"tflite_models": [output]},
+        {
+            "variants": "float32,int8",
+            "representative_images": 8,
+            "qat_epochs": 0,
+            "qat_learning_rate": 1e-5,
+            "batch_size": 8,
+            "max_accuracy_drop": 1.0,
+            "latency_runs": 2,
+            "push_root": str(tmp_path / "push"),
+        },
+    )
+    report = json.loads((tmp_path / "out" / "tflite_report.json").read_text())
+    assert report["variants"]["int8"]["status"] == "failed"
+    assert "FAKE_OP" in report["variants"]["int8"]["why"]
+    assert report["variants"]["float32"]["status"] == "ok"
+    assert report["variants"]["float32"]["blessed"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.tflite")) == ["float32.tflite"]
+    assert report["pushed_to"] is None and "not blessed" in report["not_pushed_because"]
+    assert not (tmp_path / "push").exists()
+    assert "FAKE_OP" in (tmp_path / "out" / "tflite_report.html").read_text()

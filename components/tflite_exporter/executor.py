@@ -1,0 +1,177 @@
+"""Executor: make every TFLite variant, measure it against the SavedModel, gate and push."""
+
+import json
+import logging
+import os
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras
+from tfx.dsl.components.base import base_executor
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils
+from tfx.types.artifact import Artifact
+from tfx.utils import path_utils
+
+from signpipe.components.tflite_exporter import converters, measure, qat, variants_page
+from signpipe.components.tflite_exporter.split_data import load_split, split_dataset
+from signpipe.models.preprocessing import LABEL_VOCABULARY
+
+VARIANTS_KEY = "variants"
+REPRESENTATIVE_IMAGES_KEY = "representative_images"
+QAT_EPOCHS_KEY = "qat_epochs"
+QAT_LEARNING_RATE_KEY = "qat_learning_rate"
+BATCH_SIZE_KEY = "batch_size"
+MAX_ACCURACY_DROP_KEY = "max_accuracy_drop"
+LATENCY_RUNS_KEY = "latency_runs"
+PUSH_ROOT_KEY = "push_root"
+LABELS_FILE = "labels.txt"
+REPORT_JSON = "tflite_report.json"
+REPORT_HTML = "tflite_report.html"
+
+_log = logging.getLogger(__name__)
+
+
+def keras_classifier(serving_model_dir: str) -> tf_keras.Model:
+    """The Trainer's Keras classifier (image in, probabilities out), without the TFT layer."""
+    loaded = tf_keras.models.load_model(serving_model_dir, compile=False)
+    # The transform layer rides along as a tracked attribute; only the image graph is wanted.
+    return tf_keras.Model(loaded.inputs, loaded.outputs, name=loaded.name)
+
+
+def saved_model_probabilities(serving_model_dir: str, serialized: np.ndarray) -> np.ndarray:
+    """The SavedModel's own predictions on serialized tf.Examples (serving_default)."""
+    serve = tf.saved_model.load(serving_model_dir).signatures["serving_default"]
+    batches = [
+        serve(examples=tf.constant(list(serialized[start : start + 32])))["probabilities"]
+        for start in range(0, len(serialized), 32)
+    ]
+    return np.concatenate([batch.numpy() for batch in batches])
+
+
+class Executor(base_executor.BaseExecutor):
+    """Convert, measure on the test split, bless within the accuracy bound, push the blessed."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[Artifact]],
+        output_dict: dict[str, list[Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        """Write every variant, labels.txt and the report; push blessed variants if pushed."""
+        model = artifact_utils.get_single_instance(input_dict["model"])
+        examples = artifact_utils.get_single_instance(input_dict["examples"])
+        graph = artifact_utils.get_single_instance(input_dict["transform_graph"])
+        output = artifact_utils.get_single_instance(output_dict["tflite_models"])
+        variants = [name for name in exec_properties[VARIANTS_KEY].split(",") if name]
+        tft_output = tft.TFTransformOutput(graph.uri)
+        labels = [label.decode() for label in tft_output.vocabulary_by_name(LABEL_VOCABULARY)]
+        serving_dir = path_utils.serving_model_path(model.uri)
+
+        splits = json.loads(examples.split_names)
+        split = "test" if "test" in splits else "eval"
+        serialized, images, truth = load_split(examples, split, tft_output)
+        reference = saved_model_probabilities(serving_dir, serialized).argmax(axis=1)
+        _, calibration, _ = load_split(
+            examples, "train", tft_output, exec_properties[REPRESENTATIVE_IMAGES_KEY]
+        )
+        classifier = keras_classifier(serving_dir)
+        report = {
+            "split": split,
+            "images": len(truth),
+            "saved_model_accuracy": float(np.mean(reference == truth)),
+            "max_accuracy_drop": exec_properties[MAX_ACCURACY_DROP_KEY],
+            "representative_images": len(calibration),
+            "variants": {},
+        }
+        for variant in variants:
+            try:
+                source = classifier
+                if variant == "qat_int8":
+                    source = qat.quantization_aware_fine_tune(
+                        classifier,
+                        split_dataset(
+                            examples, "train", tft_output, exec_properties[BATCH_SIZE_KEY]
+                        ),
+                        calibration,
+                        epochs=exec_properties[QAT_EPOCHS_KEY],
+                        learning_rate=exec_properties[QAT_LEARNING_RATE_KEY],
+                    )
+                content = converters.convert(source, variant, lambda: iter(calibration))
+            except converters.ConversionError as err:
+                _log.warning("TFLite variant failed: %s", err)
+                report["variants"][variant] = {
+                    "status": "failed",
+                    "blessed": False,
+                    "why": str(err),
+                }
+                continue
+            path = os.path.join(output.uri, f"{variant}.tflite")
+            with fileio.open(path, "wb") as handle:
+                handle.write(content)
+            report["variants"][variant] = self._judge(
+                measure.measure(path, images, truth, reference, exec_properties[LATENCY_RUNS_KEY]),
+                report["saved_model_accuracy"],
+                exec_properties[MAX_ACCURACY_DROP_KEY],
+                float_ops=len(converters.float_ops(content)),
+            )
+        with fileio.open(os.path.join(output.uri, LABELS_FILE), "w") as handle:
+            handle.write("".join(f"{label}\n" for label in labels))
+        report["pushed_to"] = self._push(input_dict, output.uri, report, exec_properties)
+        self._write_report(output, report)
+
+    @staticmethod
+    def _judge(metrics: dict, reference_accuracy: float, max_drop: float, **extra) -> dict:
+        """Bless a variant whose accuracy stays within max_drop of the SavedModel's."""
+        drop = reference_accuracy - metrics["accuracy"]
+        blessed = drop <= max_drop + 1e-9
+        why = (
+            f"accuracy {metrics['accuracy']:.4f} is {drop * 100:.2f} points below the "
+            f"SavedModel's {reference_accuracy:.4f}; the bound is {max_drop * 100:.2f}"
+        )
+        return {
+            "status": "ok",
+            "blessed": blessed,
+            "why": "" if blessed else why,
+            **metrics,
+            **extra,
+        }
+
+    @staticmethod
+    def _push(input_dict, folder: str, report: dict, exec_properties: dict) -> str | None:
+        """Copy blessed variants to <push_root>/tflite/<version>/ when the SavedModel was pushed."""
+        pushed = input_dict.get("pushed_model") or []
+        if not pushed or pushed[0].get_int_custom_property("pushed") != 1:
+            report["not_pushed_because"] = "the SavedModel was not blessed, so nothing is pushed"
+            return None
+        blessed = [name for name, result in report["variants"].items() if result["blessed"]]
+        if not blessed:
+            report["not_pushed_because"] = "no variant stayed within the accuracy bound"
+            return None
+        version = pushed[0].get_string_custom_property("pushed_version")
+        destination = os.path.join(exec_properties[PUSH_ROOT_KEY], "tflite", version)
+        staging = destination + ".partial"
+        if fileio.exists(staging):
+            fileio.rmtree(staging)
+        fileio.makedirs(staging)
+        for name in [*(f"{variant}.tflite" for variant in blessed), LABELS_FILE]:
+            fileio.copy(os.path.join(folder, name), os.path.join(staging, name))
+        report["pushed_to"] = destination
+        with fileio.open(os.path.join(staging, REPORT_JSON), "w") as handle:
+            json.dump(report, handle, indent=2)
+        if fileio.exists(destination):  # a retried execution: replace what it left
+            fileio.rmtree(destination)
+        fileio.rename(staging, destination)  # readers never see a half-copied version
+        return destination
+
+    @staticmethod
+    def _write_report(output: Artifact, report: dict) -> None:
+        with fileio.open(os.path.join(output.uri, REPORT_JSON), "w") as handle:
+            json.dump(report, handle, indent=2)
+        with fileio.open(os.path.join(output.uri, REPORT_HTML), "w") as handle:
+            handle.write(variants_page.render(report))
+        blessed = [name for name, result in report["variants"].items() if result["blessed"]]
+        output.set_string_custom_property("blessed_variants", ",".join(blessed))
+        output.set_string_custom_property("pushed_destination", report["pushed_to"] or "")
