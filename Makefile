@@ -2,7 +2,7 @@
 VENV ?= .venv
 export SIGNPIPE_VENV := $(VENV)
 
-.PHONY: bootstrap demo test lint bench lock
+.PHONY: bootstrap demo test lint bench bench-backbones lock
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -15,8 +15,11 @@ test: bootstrap  ## lint, then the whole test suite
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest
 
-bench: bootstrap  ## ingestion benchmark on ../shared/datasets/asl_massey
+bench: bootstrap  ## the whole pipeline, TFLite variants included, on ../shared/datasets/asl_massey
 	$(VENV)/bin/python benchmarks/run_pipeline.py --out benchmarks/results/pipeline_by_signer.json
+
+bench-backbones: bootstrap  ## pretrained Lite0 vs random Lite0 vs random B0, split by signer
+	$(VENV)/bin/python benchmarks/backbones.py --out benchmarks/results/backbones_by_signer.json
 
 lock:  ## recompile requirements/lock.txt from requirements/requirements.in
 	$(VENV)/bin/uv pip compile --python $(VENV)/bin/python requirements/requirements.in -o requirements/lock.txt

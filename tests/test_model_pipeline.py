@@ -37,6 +37,9 @@ SMALL_TRAINING = {
 }
 
 
+ONE_TFLITE_VARIANT = {"tflite.variants": ["float32"]}  # where TFLite is not what is tested
+
+
 def _config(home: Path, root: Path, **overrides):
     values = {"home": str(home), "data.data_root": str(root), **SMALL_TRAINING, **overrides}
     return load_config(None, **values)
@@ -168,7 +171,7 @@ def test_a_new_model_is_compared_with_the_last_blessed_one(blessed_run):
     config = _config(
         Path(blessed_run.home),
         Path(blessed_run.data_root),
-        **{"training.seed": 1, "evaluation.max_accuracy_drop": -1.0},
+        **{"training.seed": 1, "evaluation.max_accuracy_drop": -1.0, **ONE_TFLITE_VARIANT},
     )
     local_runner.run(config)
     summary = model_summary(config)
@@ -180,13 +183,18 @@ def test_a_new_model_is_compared_with_the_last_blessed_one(blessed_run):
 def test_a_model_below_the_floor_is_never_pushed(blessed_run):
     before = _versions(blessed_run)
     config = _config(
-        Path(blessed_run.home), Path(blessed_run.data_root), **{"evaluation.accuracy_floor": 1.01}
+        Path(blessed_run.home),
+        Path(blessed_run.data_root),
+        **{"evaluation.accuracy_floor": 1.01, **ONE_TFLITE_VARIANT},
     )
     local_runner.run(config)
     summary = model_summary(config)
     assert not summary.blessed and summary.pushed_path is None
     assert any("below the floor" in reason for reason in summary.why_not_blessed)
     assert _versions(config) == before
+    tflite = Path(config.serving_root) / config.serving.model_name / "tflite"
+    assert sorted(p.name for p in tflite.iterdir()) == before  # no TFLite push either
+    assert "not blessed" in summary.tflite["not_pushed_because"]
     assert all(
         os.path.isdir(os.path.join(config.serving_root, config.serving.model_name, version))
         for version in before
