@@ -1,11 +1,14 @@
-"""TFLite variants: each converts, loads and classifies; int8 is integer; failures stay local."""
+"""TFLite variants: each converts, loads and classifies; int8 is integer; failures stay local.
+
+Quantization-aware training is covered end to end by test_model_pipeline.
+"""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
 
-from signpipe.components.tflite_exporter import converters, qat
+from signpipe.components.tflite_exporter import converters
 from signpipe.components.tflite_exporter.executor import Executor
 from signpipe.components.tflite_exporter.tflite_classifier import TFLiteClassifier
 from signpipe.errors import ConfigError
@@ -46,6 +49,8 @@ def test_post_training_variants_load_and_classify(variant, classifier, images, t
         assert converters.float_ops(content) == []
         details = model.interpreter.get_output_details()[0]
         assert np.dtype(details["dtype"]) == np.uint8
+        scale, zero_point = model.interpreter.get_input_details()[0]["quantization"]
+        assert scale == pytest.approx(1.0, rel=0.02) and abs(zero_point) <= 1  # raw pixels in
     else:
         assert model.input_dtype == np.float32
     if variant == "float32":
@@ -53,29 +58,6 @@ def test_post_training_variants_load_and_classify(variant, classifier, images, t
         np.testing.assert_allclose(
             probabilities, classifier(images[:3]).numpy(), rtol=1e-3, atol=1e-4
         )
-
-
-def test_int8_takes_raw_pixels(classifier, images, tmp_path):
-    content = converters.convert(classifier, "int8", lambda: iter(images))
-    model = TFLiteClassifier(_write(tmp_path, "int8", content))
-    scale, zero_point = model.interpreter.get_input_details()[0]["quantization"]
-    assert scale == pytest.approx(1.0, rel=0.02) and abs(zero_point) <= 1
-
-
-def test_quantization_aware_variant_is_integer_and_keeps_the_float_predictions(
-    classifier, images, tmp_path
-):
-    labels = np.arange(len(images)) % CLASSES
-    data = tf.data.Dataset.from_tensor_slices(
-        (np.array([b""] * len(images), dtype=object), images, labels)
-    ).batch(4)
-    trained = qat.quantization_aware_fine_tune(
-        classifier, data, images, epochs=1, learning_rate=1e-6
-    )
-    content = converters.convert(trained, "qat_int8", lambda: iter(images))
-    model = TFLiteClassifier(_write(tmp_path, "qat_int8", content))
-    assert model.input_dtype == np.uint8 and converters.float_ops(content) == []
-    assert model.probabilities(images).shape == (len(images), CLASSES)
 
 
 def test_a_model_with_no_integer_kernel_fails_that_variant_only(images, tmp_path):

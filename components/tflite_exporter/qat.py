@@ -78,9 +78,21 @@ def _seed_ranges(aware: tf_keras.Model, model: tf_keras.Model, images: np.ndarra
             if "output_min" in names:
                 ranges[layer.layer.name] = (names["output_min"], names["output_max"])
     probe = tf_keras.Model(model.input, [model.get_layer(name).output for name in ranges])
-    for (low, high), values in zip(ranges.values(), probe.predict(images, verbose=0), strict=True):
-        low.assign(min(0.0, float(values.min())))
-        high.assign(max(0.0, float(values.max())))
+
+    @tf.function
+    def extremes(batch):
+        outputs = probe(batch, training=False)
+        return [tf.reduce_min(out) for out in outputs], [tf.reduce_max(out) for out in outputs]
+
+    # Batch by batch: every layer's activations for all images at once took 15 GB at 224 px.
+    lows, highs = np.zeros(len(ranges)), np.zeros(len(ranges))
+    for start in range(0, len(images), 16):
+        batch_lows, batch_highs = extremes(tf.constant(images[start : start + 16]))
+        lows = np.minimum(lows, [float(v) for v in batch_lows])
+        highs = np.maximum(highs, [float(v) for v in batch_highs])
+    for (low, high), seen_low, seen_high in zip(ranges.values(), lows, highs, strict=True):
+        low.assign(seen_low)
+        high.assign(seen_high)
 
 
 def quantization_aware_model(model: tf_keras.Model, calibration: np.ndarray) -> tf_keras.Model:

@@ -24,9 +24,12 @@ class TFLiteClassifier:
                 f"{model_path} has no '{SIGNATURE}' signature (it has {sorted(signatures)}): "
                 "use a file the signpipe TFLite exporter wrote"
             )
-        self._runner = self.interpreter.get_signature_runner(SIGNATURE)
-        self._input = self._runner.get_input_details()[INPUT]
-        self._output = self._runner.get_output_details()[OUTPUT]
+        # The signature runner's __call__ re-allocates every tensor on each call (and XNNPACK
+        # re-prepares): allocate once and invoke the interpreter directly instead.
+        self.interpreter.allocate_tensors()
+        runner = self.interpreter.get_signature_runner(SIGNATURE)
+        self._input = runner.get_input_details()[INPUT]
+        self._output = runner.get_output_details()[OUTPUT]
 
     @property
     def image_size(self) -> int:
@@ -50,7 +53,9 @@ class TFLiteClassifier:
 
     def invoke(self, tensor: np.ndarray) -> np.ndarray:
         """Run the signature on a prepared input tensor; float probabilities [C]."""
-        raw = self._runner(**{INPUT: tensor})[OUTPUT][0]
+        self.interpreter.set_tensor(self._input["index"], tensor)
+        self.interpreter.invoke()
+        raw = self.interpreter.get_tensor(self._output["index"])[0]
         if np.dtype(self._output["dtype"]).kind == "f":
             return raw.astype(np.float32)
         scale, zero_point = self._output["quantization"]
