@@ -12,8 +12,6 @@ from signpipe.components.tflite_exporter import converters
 from signpipe.components.tflite_exporter.executor import Executor
 from signpipe.components.tflite_exporter.tflite_classifier import TFLiteClassifier
 from signpipe.errors import ConfigError
-from signpipe.models.model import build_classifier
-from signpipe.pipeline.configs import TrainingConfig
 
 SIZE = 96
 CLASSES = 3
@@ -21,8 +19,18 @@ CLASSES = 3
 
 @pytest.fixture(scope="module")
 def classifier() -> tf_keras.Model:
+    """A small model of the classifier's kinds of layers (Lite0 itself: test_model_pipeline)."""
     tf_keras.utils.set_random_seed(0)
-    return build_classifier(TrainingConfig(image_size=SIZE, backbone_weights="none"), CLASSES)
+    inputs = tf_keras.Input((SIZE, SIZE, 3), name="image")
+    x = tf_keras.layers.Rescaling(1 / 128.0, -127 / 128.0, name="normalize")(inputs)
+    x = tf_keras.layers.Conv2D(8, 3, strides=2, use_bias=False)(x)
+    x = tf_keras.layers.BatchNormalization()(x)
+    x = tf_keras.layers.ReLU(6.0)(x)
+    x = tf_keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+    x = tf_keras.layers.BatchNormalization()(x)
+    x = tf_keras.layers.ReLU(6.0)(x)
+    x = tf_keras.layers.GlobalAveragePooling2D()(x)
+    return tf_keras.Model(inputs, tf_keras.layers.Dense(CLASSES, activation="softmax")(x))
 
 
 @pytest.fixture(scope="module")
