@@ -41,3 +41,8 @@ def preprocessing_fn(inputs: dict, custom_config: dict | None = None) -> dict:
         labels, vocab_filename=LABEL_VOCABULARY
     )
     return outputs
+
+
+def class_labels(tft_output: tft.TFTransformOutput) -> list[str]:
+    """Label strings by class index: the order of the model's `probabilities`."""
+    return [label.decode() for label in tft_output.vocabulary_by_name(LABEL_VOCABULARY)]

@@ -99,6 +99,9 @@ class ServingConfig:
 
     model_name: str = "signpipe"
     serving_root: str = ""  # empty: <home>/serving
+    served_versions: int = 2  # models.config serves the newest N: clients may pin the previous
+    keep_versions: int = 0  # delete all but the newest N versions after a push; 0 keeps all
+    config_base_path: str = "/models"  # where the server mounts serving_root; "" = local path
 
 
 @dataclasses.dataclass
@@ -200,6 +203,7 @@ class PipelineConfig:
             )
         if self.tflite.representative_images < 1 or self.tflite.latency_runs < 1:
             raise ConfigError("tflite.representative_images and tflite.latency_runs must be >= 1")
+        _check_serving(self.serving)
         if self.validation.max_class_imbalance < 1:
             raise ConfigError("validation.max_class_imbalance must be at least 1")
         if self.validation.schema_path and not Path(self.validation.schema_path).is_file():
@@ -230,6 +234,24 @@ def _check_backbone_weights(training: TrainingConfig) -> None:
         raise ConfigError(
             f"training.backbone_weights file '{weights}' does not exist: put the weights file "
             f"there (a path the Trainer can read), or use one of {WEIGHT_SOURCES}"
+        )
+
+
+def _check_serving(serving: ServingConfig) -> None:
+    """A model name TF Serving and file systems accept; retention that keeps what is served."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", serving.model_name):
+        raise ConfigError(
+            f"serving.model_name '{serving.model_name}' must be letters, digits, '_', '.' or '-'"
+        )
+    if serving.served_versions < 1:
+        raise ConfigError(
+            f"serving.served_versions must be 1 or more; got {serving.served_versions}"
+        )
+    if serving.keep_versions and serving.keep_versions < serving.served_versions:
+        raise ConfigError(
+            f"serving.keep_versions {serving.keep_versions} would delete versions TF Serving "
+            f"serves (serving.served_versions {serving.served_versions}): keep at least as many, "
+            "or 0 to keep all"
         )
 
 

@@ -7,7 +7,6 @@ import tensorflow_data_validation as tfdv
 from tfx.components import (
     Evaluator,
     ExampleValidator,
-    Pusher,
     SchemaGen,
     StatisticsGen,
     Trainer,
@@ -16,12 +15,13 @@ from tfx.components import (
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import pusher_pb2, trainer_pb2
+from tfx.proto import trainer_pb2
 
 from signpipe import models
 from signpipe.components.data_gate.component import DataGate
 from signpipe.components.data_validation_report.component import DataValidationReport
 from signpipe.components.image_folder_example_gen.component import ImageFolderExampleGen
+from signpipe.components.serving_pusher.component import ServingPusher
 from signpipe.components.tflite_exporter.component import TFLiteExporter
 from signpipe.models.preprocessing import IMAGE_SIZE_KEY
 from signpipe.pipeline.baseline_model import baseline_resolver
@@ -110,23 +110,30 @@ def model_components(config: PipelineConfig, data: list) -> list:
         example_splits=["eval"],
     )
     components = [transform, trainer, baseline, evaluator]
+    test_evaluator = None
     if "test" in config.data.split_ratios:
-        components.append(
-            Evaluator(
-                examples=example_gen.outputs["examples"],
-                model=trainer.outputs["model"],
-                eval_config=eval_config(None),
-                example_splits=["test"],
-            ).with_id("TestEvaluator")
-        )
-    push_root = os.path.join(config.serving_root, config.serving.model_name)
-    pusher = Pusher(
+        test_evaluator = Evaluator(
+            examples=example_gen.outputs["examples"],
+            model=trainer.outputs["model"],
+            eval_config=eval_config(None),
+            example_splits=["test"],
+        ).with_id("TestEvaluator")
+        components.append(test_evaluator)
+    serving = config.serving
+    pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=pusher_pb2.PushDestination(
-            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=push_root)
-        ),
-    )
+        examples=example_gen.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        evaluation=evaluator.outputs["evaluation"],
+        test_evaluation=test_evaluator.outputs["evaluation"] if test_evaluator else None,
+        serving_root=config.serving_root,
+        model_name=serving.model_name,
+        keep_versions=serving.keep_versions,
+        served_versions=serving.served_versions,
+        config_base_path=serving.config_base_path,
+    ).with_id("Pusher")
+    push_root = os.path.join(config.serving_root, serving.model_name)
     components.append(pusher)
     tflite = config.tflite
     if tflite.variants:

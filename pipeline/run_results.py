@@ -143,7 +143,7 @@ class ModelSummary:
         return "\n".join(lines)
 
 
-def _overall_metrics(uri: str) -> tuple[float | None, dict[int, tuple[float, float]]]:
+def evaluation_metrics(uri: str) -> tuple[float | None, dict[int, tuple[float, float]]]:
     """Overall accuracy of a TFMA evaluation and {class id: (precision, recall)}."""
     import tensorflow_model_analysis as tfma
 
@@ -194,15 +194,10 @@ def _class_labels(config: PipelineConfig) -> list[str]:
     """Label strings by class index, from the newest transform graph's vocabulary."""
     import tensorflow_transform as tft
 
-    from signpipe.models.preprocessing import LABEL_VOCABULARY
+    from signpipe.models.preprocessing import class_labels
 
     graph = latest_artifact(config, "TransformGraph", "Transform")
-    if graph is None:
-        return []
-    return [
-        label.decode()
-        for label in tft.TFTransformOutput(graph.uri).vocabulary_by_name(LABEL_VOCABULARY)
-    ]
+    return class_labels(tft.TFTransformOutput(graph.uri)) if graph else []
 
 
 def model_summary(config: PipelineConfig) -> ModelSummary:
@@ -211,7 +206,7 @@ def model_summary(config: PipelineConfig) -> ModelSummary:
     blessing = latest_artifact(config, "ModelBlessing", "Evaluator")
     if evaluation is None or blessing is None:
         raise ConfigError(f"no evaluated model in {config.metadata_path}: run `signpipe run`")
-    eval_accuracy, per_class = _overall_metrics(evaluation.uri)
+    eval_accuracy, per_class = evaluation_metrics(evaluation.uri)
     failures = _failures(evaluation.uri)
     labels = _class_labels(config)
     test = latest_artifact(config, "ModelEvaluation", "TestEvaluator")
@@ -222,7 +217,7 @@ def model_summary(config: PipelineConfig) -> ModelSummary:
         pushed_path = pushed.custom_properties["pushed_destination"].string_value
     return ModelSummary(
         eval_accuracy=eval_accuracy,
-        test_accuracy=_overall_metrics(test.uri)[0] if test else None,
+        test_accuracy=evaluation_metrics(test.uri)[0] if test else None,
         per_class={
             labels[class_id] if class_id < len(labels) else str(class_id): values
             for class_id, values in per_class.items()

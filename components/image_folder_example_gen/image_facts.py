@@ -51,9 +51,8 @@ def check_extension(path: str) -> str:
     return SUPPORTED_EXTENSIONS[ext]
 
 
-def read_image_facts(path: str, content: bytes) -> ImageFacts:
-    """Decode and measure one file's bytes, or raise BadImageError with the reason."""
-    expected_format = check_extension(path)
+def open_image(content: bytes) -> Image.Image:
+    """Decode image bytes with Pillow, or raise BadImageError saying what is wrong."""
     if not content:
         raise BadImageError("empty file (0 bytes): re-export or remove it")
     try:
@@ -67,6 +66,18 @@ def read_image_facts(path: str, content: bytes) -> ImageFacts:
         raise BadImageError(f"too large to decode safely: {err}") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise BadImageError(f"truncated or corrupt image: {err}") from None
+    return image
+
+
+def decodable_bytes(content: bytes) -> bytes:
+    """Bytes TensorFlow's decode_image reads, for any image Pillow opens (see _tf_decodable)."""
+    return _tf_decodable(open_image(content), content)
+
+
+def read_image_facts(path: str, content: bytes) -> ImageFacts:
+    """Decode and measure one file's bytes, or raise BadImageError with the reason."""
+    expected_format = check_extension(path)
+    image = open_image(content)
     if image.format != expected_format:
         raise BadImageError(
             f"content is {image.format} but the extension says {expected_format}: "

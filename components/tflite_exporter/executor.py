@@ -15,9 +15,10 @@ from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
+from signpipe.components.serving_pusher import model_directory
 from signpipe.components.tflite_exporter import converters, measure, qat, variants_page
 from signpipe.components.tflite_exporter.split_data import load_split, split_dataset
-from signpipe.models.preprocessing import LABEL_VOCABULARY
+from signpipe.models.preprocessing import class_labels
 
 VARIANTS_KEY = "variants"
 REPRESENTATIVE_IMAGES_KEY = "representative_images"
@@ -67,7 +68,7 @@ class Executor(base_executor.BaseExecutor):
         output = artifact_utils.get_single_instance(output_dict["tflite_models"])
         variants = [name for name in exec_properties[VARIANTS_KEY].split(",") if name]
         tft_output = tft.TFTransformOutput(graph.uri)
-        labels = [label.decode() for label in tft_output.vocabulary_by_name(LABEL_VOCABULARY)]
+        labels = class_labels(tft_output)
         serving_dir = path_utils.serving_model_path(model.uri)
 
         splits = json.loads(examples.split_names)
@@ -151,19 +152,20 @@ class Executor(base_executor.BaseExecutor):
             report["not_pushed_because"] = "no variant stayed within the accuracy bound"
             return None
         version = pushed[0].get_string_custom_property("pushed_version")
-        destination = os.path.join(exec_properties[PUSH_ROOT_KEY], "tflite", version)
-        staging = destination + ".partial"
-        if fileio.exists(staging):
-            fileio.rmtree(staging)
-        fileio.makedirs(staging)
-        for name in [*(f"{variant}.tflite" for variant in blessed), LABELS_FILE]:
-            fileio.copy(os.path.join(folder, name), os.path.join(staging, name))
+        destination = os.path.join(
+            exec_properties[PUSH_ROOT_KEY], model_directory.TFLITE_FOLDER, version
+        )
         report["pushed_to"] = destination
-        with fileio.open(os.path.join(staging, REPORT_JSON), "w") as handle:
-            json.dump(report, handle, indent=2)
+
+        def fill(staging: str) -> None:
+            for name in [*(f"{variant}.tflite" for variant in blessed), LABELS_FILE]:
+                fileio.copy(os.path.join(folder, name), os.path.join(staging, name))
+            with fileio.open(os.path.join(staging, REPORT_JSON), "w") as handle:
+                json.dump(report, handle, indent=2)
+
         if fileio.exists(destination):  # a retried execution: replace what it left
             fileio.rmtree(destination)
-        fileio.rename(staging, destination)  # readers never see a half-copied version
+        model_directory.publish(destination, fill)
         return destination
 
     @staticmethod

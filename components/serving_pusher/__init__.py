@@ -1,0 +1,1 @@
+"""Pushes blessed models to a TF Serving model directory, atomically, with a model card."""
