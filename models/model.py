@@ -121,7 +121,11 @@ def _fit_phase(model, train, evaluate, epochs, learning_rate, options, log_dir, 
 
 
 def _signatures(model: tf_keras.Model, tft_output: tft.TFTransformOutput) -> dict:
-    """serving_default (tf.Examples), serving_images (encoded bytes), transform_features."""
+    """serving_default (tf.Examples), serving_images (encoded bytes), transform_features.
+
+    The serving contract is documented in README "Serving": the input and output names
+    below are what TF Serving consumers call, so renaming one breaks them.
+    """
     model.tft_layer = tft_output.transform_features_layer()
     labels = tf.constant(tft_output.vocabulary_by_name(preprocessing.LABEL_VOCABULARY))
     raw_spec = tft_output.raw_feature_spec()
@@ -131,10 +135,15 @@ def _signatures(model: tf_keras.Model, tft_output: tft.TFTransformOutput) -> dic
         transformed = model.tft_layer(raw_features)
         probabilities = model(transformed[preprocessing.IMAGE_FEATURE], training=False)
         index = tf.argmax(probabilities, axis=-1)
+        batch = tf.shape(probabilities)[0]
         return {
             "label": tf.gather(labels, index),
             "class_index": index,
+            "confidence": tf.reduce_max(probabilities, axis=-1),
             "probabilities": probabilities,
+            # One row per image: TF Serving's REST row format needs a batch dimension on
+            # every output; the class list names the columns of `probabilities`.
+            "classes": tf.tile(labels[tf.newaxis, :], [batch, 1]),
         }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])

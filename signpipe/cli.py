@@ -233,10 +233,25 @@ def cmd_schema(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    """signpipe predict --tflite FILE IMAGE..."""
-    from signpipe.predict import as_json, predict_tflite
+    """signpipe predict (--tflite FILE | --model-dir DIR | --server HOST:PORT) IMAGE..."""
+    from signpipe.predict import as_json, predict_saved_model, predict_server, predict_tflite
+    from signpipe.serving_client import ServingOptions
 
-    predictions = predict_tflite(args.tflite, args.images, args.labels, args.threads)
+    if args.tflite:
+        predictions = predict_tflite(args.tflite, args.images, args.labels, args.threads)
+    elif args.model_dir:
+        predictions = predict_saved_model(args.model_dir, args.images, args.batch_size)
+    else:
+        options = ServingOptions(
+            address=args.server,
+            model_name=args.model_name,
+            version=args.model_version,
+            rest=args.rest,
+            timeout=args.timeout,
+            retries=args.retries,
+            batch_size=args.batch_size,
+        )
+        predictions = predict_server(options, args.images)
     if args.json:
         print(as_json(predictions))
     else:
@@ -244,6 +259,34 @@ def cmd_predict(args: argparse.Namespace) -> None:
     failed = [p.image for p in predictions if p.error]
     if failed:
         raise SignpipeError(f"{len(failed)} of {len(predictions)} image(s) could not be classified")
+
+
+def _add_predict_options(predict: argparse.ArgumentParser) -> None:
+    """Where the model is (one of three) and how to reach it."""
+    model = predict.add_mutually_exclusive_group(required=True)
+    model.add_argument("--tflite", metavar="FILE", help="a .tflite variant the pipeline pushed")
+    model.add_argument(
+        "--model-dir",
+        metavar="DIR",
+        help="a pushed SavedModel version folder, or the model folder (newest version)",
+    )
+    model.add_argument(
+        "--server", metavar="HOST:PORT", help="TF Serving: gRPC port (8500), or REST with --rest"
+    )
+    predict.add_argument("--rest", action="store_true", help="with --server: use the REST API")
+    predict.add_argument("--model-name", default="signpipe", help="with --server")
+    predict.add_argument(
+        "--model-version", type=int, metavar="N", help="with --server: default the newest served"
+    )
+    predict.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    predict.add_argument(
+        "--retries", type=int, default=3, help="retries while the server is unavailable"
+    )
+    predict.add_argument("--batch-size", type=int, default=32, help="images per request")
+    predict.add_argument("--labels", metavar="FILE", help="with --tflite: default labels.txt")
+    predict.add_argument("--threads", type=int, default=1, help="with --tflite: threads")
+    predict.add_argument("--json", action="store_true", help="JSON output for machines")
+    predict.add_argument("images", metavar="IMAGE", nargs="+")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -306,16 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser(
         "predict",
-        help="classify image files with a model",
-        description="Classify image files with a TFLite model the pipeline exported; "
-        "images are decoded and resized as in training. An image that cannot be read is "
-        "reported and the others are still classified (exit code 1).",
+        help="classify image files with a TFLite file, a SavedModel or a TF Serving server",
+        description="Classify image files with a model the pipeline pushed: a TFLite file, "
+        "the SavedModel in this process, or TF Serving over gRPC or REST. An image that "
+        "cannot be read or decoded is reported and the others are still classified "
+        "(exit code 1).",
     )
-    predict.add_argument("--tflite", metavar="FILE", required=True, help="a .tflite variant")
-    predict.add_argument("--labels", metavar="FILE", help="default: labels.txt beside FILE")
-    predict.add_argument("--threads", type=int, default=1, help="interpreter threads")
-    predict.add_argument("--json", action="store_true", help="JSON output for machines")
-    predict.add_argument("images", metavar="IMAGE", nargs="+")
+    _add_predict_options(predict)
     predict.set_defaults(func=cmd_predict)
     return parser
 

@@ -19,3 +19,7 @@ class DataValidationError(SignpipeError):
 
 class EnvironmentSetupError(SignpipeError):
     """Something the pipeline needs is not installed or not reachable."""
+
+
+class ServingError(SignpipeError):
+    """A model server or model cannot answer: the message names the server, model and cause."""

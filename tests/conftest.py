@@ -2,12 +2,14 @@
 
 import io
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from tests.small_runs import LETTERS, small_config
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
@@ -35,3 +37,23 @@ def write_image(tmp_path):
         return str(path)
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory) -> Path:
+    """Synthetic hands for four letters, in the one-folder-per-class layout."""
+    from signpipe.data.synthetic_hands import SyntheticDataSpec, generate_dataset
+
+    root = tmp_path_factory.mktemp("images")
+    generate_dataset(root, SyntheticDataSpec(letters=LETTERS, images_per_class=16, image_size=96))
+    return root
+
+
+@pytest.fixture(scope="session")
+def blessed_run(images, tmp_path_factory):
+    """One whole small pipeline run that blessed and pushed a model (shared: it takes minutes)."""
+    from signpipe.pipeline import local_runner
+
+    config = small_config(tmp_path_factory.mktemp("home"), images)
+    local_runner.run(config)
+    return config

@@ -10,53 +10,23 @@ import pytest
 import tensorflow as tf
 from tfx.types import standard_artifacts
 
+from signpipe.components.serving_pusher.model_directory import read_models_config
 from signpipe.components.tflite_exporter import converters
 from signpipe.components.tflite_exporter.component import TFLiteModels
 from signpipe.components.tflite_exporter.executor import Executor
-from signpipe.data.synthetic_hands import SyntheticDataSpec, generate_dataset
 from signpipe.models.model import HISTORY_FILE
 from signpipe.pipeline import local_runner
-from signpipe.pipeline.configs import TFLITE_VARIANTS, load_config
-from signpipe.pipeline.run_results import component_executions, latest_artifact, model_summary
+from signpipe.pipeline.configs import TFLITE_VARIANTS
+from signpipe.pipeline.run_results import (
+    component_executions,
+    data_summary,
+    model_summary,
+)
 from signpipe.predict import predict_tflite
 from tests.pipeline_steps import DATA_STEPS, MODEL_STEPS
+from tests.small_runs import LETTERS, ONE_TFLITE_VARIANT, small_config, stored_artifact
 
 pytestmark = pytest.mark.slow
-
-LETTERS = ("A", "B", "L", "Ñ")
-SMALL_TRAINING = {
-    "training.image_size": 96,
-    "training.batch_size": 8,
-    "training.head_epochs": 3,
-    "training.finetune_epochs": 1,
-    "evaluation.accuracy_floor": 0.5,  # chance is 0.25 for four letters
-    "tflite.qat_epochs": 1,
-    "tflite.representative_images": 16,
-    "tflite.latency_runs": 3,
-    "tflite.max_accuracy_drop": 1.0,  # a few test images: the gate itself is tested apart
-}
-
-
-ONE_TFLITE_VARIANT = {"tflite.variants": ["float32"]}  # where TFLite is not what is tested
-
-
-def _config(home: Path, root: Path, **overrides):
-    values = {"home": str(home), "data.data_root": str(root), **SMALL_TRAINING, **overrides}
-    return load_config(None, **values)
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("images")
-    generate_dataset(root, SyntheticDataSpec(letters=LETTERS, images_per_class=16, image_size=96))
-    return root
-
-
-@pytest.fixture(scope="module")
-def blessed_run(images, tmp_path_factory):
-    config = _config(tmp_path_factory.mktemp("home"), images)
-    local_runner.run(config)
-    return config
 
 
 def _versions(config) -> list[str]:
@@ -86,6 +56,10 @@ def test_blessed_model_is_pushed_and_classifies_raw_image_bytes(blessed_run, ima
     assert probabilities.shape == (4, 4)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     assert list(outputs["class_index"].numpy()) == list(probabilities.argmax(axis=1))
+    np.testing.assert_allclose(outputs["confidence"].numpy(), probabilities.max(axis=1))
+    classes = [[name.decode() for name in row] for row in outputs["classes"].numpy()]
+    assert classes == [classes[0]] * 4 and sorted(classes[0]) == sorted(LETTERS)
+    assert [classes[0][i] for i in outputs["class_index"].numpy()] == labels
 
     example = tf.train.Example(
         features=tf.train.Features(
@@ -100,6 +74,28 @@ def test_blessed_model_is_pushed_and_classifies_raw_image_bytes(blessed_run, ima
         examples=tf.constant([example.SerializeToString()])
     )
     assert by_example["label"].numpy()[0].decode() == labels[0]
+
+
+def test_the_push_has_a_model_card_and_a_models_config(blessed_run):
+    pushed = Path(model_summary(blessed_run).pushed_path)
+    card = json.loads((pushed / "model_card.json").read_text())
+    assert card["version"] == int(pushed.name) and card["model_name"] == "signpipe"
+    assert card["pipeline_run_id"] and card["model_artifact"].startswith(blessed_run.home)
+    assert sorted(card["classes"]) == sorted(LETTERS)
+    assert card["data"]["counts"] == data_summary(blessed_run).counts
+    assert sum(card["data"]["counts"]["train"].values()) > 0
+    assert card["metrics"]["eval_accuracy"] == model_summary(blessed_run).eval_accuracy
+    assert card["metrics"]["test_accuracy"] == model_summary(blessed_run).test_accuracy
+    assert set(card["metrics"]["per_class"]) == set(LETTERS)
+    assert card["blessing"] == {"blessed": True, "baseline_model": None}
+    assert card["training"]["backbone"] == "efficientnet_lite0"
+    assert "Test accuracy" in (pushed / "model_card.md").read_text()
+
+    config = read_models_config(str(Path(blessed_run.serving_root) / "models.config"))
+    [entry] = config.model_config_list.config
+    assert (entry.name, entry.base_path) == ("signpipe", "/models/signpipe")
+    assert entry.model_version_policy.latest.num_versions == 2
+    assert not [p for p in pushed.parent.iterdir() if p.name.endswith(".partial")]
 
 
 def test_blessed_tflite_variants_are_pushed_beside_the_saved_model(blessed_run, images):
@@ -168,7 +164,7 @@ def test_a_new_model_is_compared_with_the_last_blessed_one(blessed_run):
     # A different seed trains a new model; requiring it to beat the blessed one by more
     # than 100 points can only fail if that blessed model really is its baseline.
     before = _versions(blessed_run)
-    config = _config(
+    config = small_config(
         Path(blessed_run.home),
         Path(blessed_run.data_root),
         **{
@@ -188,7 +184,7 @@ def test_a_new_model_is_compared_with_the_last_blessed_one(blessed_run):
 
 def test_a_model_below_the_floor_is_never_pushed(blessed_run):
     before = _versions(blessed_run)
-    config = _config(
+    config = small_config(
         Path(blessed_run.home),
         Path(blessed_run.data_root),
         **{"evaluation.accuracy_floor": 1.01, **ONE_TFLITE_VARIANT},
@@ -207,16 +203,6 @@ def test_a_model_below_the_floor_is_never_pushed(blessed_run):
     )
 
 
-def _artifact(config, artifact_class, component: str):
-    """A TFX artifact object for the newest output of a type from one step."""
-    stored = latest_artifact(config, artifact_class.TYPE_NAME, component)
-    artifact = artifact_class()
-    artifact.uri = stored.uri
-    if "split_names" in stored.properties:
-        artifact.split_names = stored.properties["split_names"].string_value
-    return artifact
-
-
 def test_a_variant_that_fails_leaves_the_others_and_nothing_unblessed_is_pushed(
     blessed_run, tmp_path, monkeypatch
 ):
@@ -233,12 +219,12 @@ def test_a_variant_that_fails_leaves_the_others_and_nothing_unblessed_is_pushed(
     os.makedirs(output.uri)
     Executor().Do(
         {
-            "model": [_artifact(blessed_run, standard_artifacts.Model, "Trainer")],
+            "model": [stored_artifact(blessed_run, standard_artifacts.Model, "Trainer")],
             "examples": [
-                _artifact(blessed_run, standard_artifacts.Examples, "ImageFolderExampleGen")
+                stored_artifact(blessed_run, standard_artifacts.Examples, "ImageFolderExampleGen")
             ],
             "transform_graph": [
-                _artifact(blessed_run, standard_artifacts.TransformGraph, "Transform")
+                stored_artifact(blessed_run, standard_artifacts.TransformGraph, "Transform")
             ],
             "pushed_model": [],  # the SavedModel was not pushed
         },

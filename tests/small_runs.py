@@ -1,0 +1,36 @@
+"""The small pipeline run tests share: four letters of synthetic hands, a short training."""
+
+from pathlib import Path
+
+from signpipe.pipeline.configs import PipelineConfig, load_config
+from signpipe.pipeline.run_results import latest_artifact
+
+LETTERS = ("A", "B", "L", "Ñ")
+SMALL_TRAINING = {
+    "training.image_size": 96,
+    "training.batch_size": 8,
+    "training.head_epochs": 3,
+    "training.finetune_epochs": 1,
+    "evaluation.accuracy_floor": 0.5,  # chance is 0.25 for four letters
+    "tflite.qat_epochs": 1,
+    "tflite.representative_images": 16,
+    "tflite.latency_runs": 3,
+    "tflite.max_accuracy_drop": 1.0,  # a few test images: the gate itself is tested apart
+}
+ONE_TFLITE_VARIANT = {"tflite.variants": ["float32"]}  # where TFLite is not what is tested
+
+
+def small_config(home: Path, root: Path, **overrides) -> PipelineConfig:
+    """The small run's configuration, with dotted-key overrides."""
+    values = {"home": str(home), "data.data_root": str(root), **SMALL_TRAINING, **overrides}
+    return load_config(None, **values)
+
+
+def stored_artifact(config: PipelineConfig, artifact_class: type, component: str):
+    """A TFX artifact object for the newest output of a type from one step."""
+    stored = latest_artifact(config, artifact_class.TYPE_NAME, component)
+    artifact = artifact_class()
+    artifact.uri = stored.uri
+    if "split_names" in stored.properties:
+        artifact.split_names = stored.properties["split_names"].string_value
+    return artifact
