@@ -163,6 +163,10 @@ class ServingClient:
             raise self._error(f"HTTP {err.code}", message) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as err:
             reason = getattr(err, "reason", err)
+            if isinstance(reason, TimeoutError):  # as gRPC's DEADLINE_EXCEEDED: not retried
+                raise self._error(
+                    "DEADLINE_EXCEEDED", f"no answer within {options.timeout:g} s"
+                ) from None
             raise _Unavailable(str(reason)) from None
         predictions = payload.get("predictions")
         if not isinstance(predictions, list) or len(predictions) != len(batch):

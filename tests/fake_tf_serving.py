@@ -10,6 +10,7 @@ import base64
 import json
 import re
 import threading
+import time
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -112,12 +113,13 @@ class ModelRepository:
 
 
 class FakeTFServing:
-    """gRPC and REST endpoints on free local ports; `fail_next` makes requests UNAVAILABLE."""
+    """gRPC and REST endpoints on free local ports; failures and delays on demand."""
 
     def __init__(self, serving_root: str, mount: str = "/models"):
         self.repository = ModelRepository(serving_root, mount)
         self.requests = 0
         self._unavailable = 0
+        self._delay = 0.0
         self._lock = threading.Lock()
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
@@ -132,6 +134,10 @@ class FakeTFServing:
         with self._lock:
             self._unavailable = count
 
+    def delay(self, seconds: float) -> None:
+        """Answer every request `seconds` late (0: on time), as an overloaded server."""
+        self._delay = seconds
+
     def handle(
         self, name: str, version: int | None, signature: str, inputs: dict[str, Any] | list
     ) -> tuple[int, dict[str, np.ndarray]]:
@@ -141,6 +147,7 @@ class FakeTFServing:
             if self._unavailable:
                 self._unavailable -= 1
                 raise ServingFailure(grpc.StatusCode.UNAVAILABLE, "the server is starting")
+        time.sleep(self._delay)
         return self.repository.run(name, version, signature, inputs)
 
     def __enter__(self) -> "FakeTFServing":

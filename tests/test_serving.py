@@ -206,6 +206,18 @@ def test_a_server_that_is_starting_is_retried_with_back_off(served, transport, i
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_server_slower_than_the_timeout_is_a_clear_error(served, transport, image_files):
+    if served.fake is None:
+        pytest.skip("needs the in-process server to slow it down on purpose")
+    served.fake.delay(1.5)
+    try:
+        with pytest.raises(ServingError, match=f"model {MODEL}: DEADLINE_EXCEEDED"):
+            predict_server(_options(served, transport, timeout=0.3), image_files[:1])
+    finally:
+        served.fake.delay(0)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_bad_images_in_a_batch_get_their_own_errors_and_the_rest_answers(
     served, transport, image_files, tmp_path
 ):
