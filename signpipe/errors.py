@@ -23,3 +23,7 @@ class EnvironmentSetupError(SignpipeError):
 
 class ServingError(SignpipeError):
     """A model server or model cannot answer: the message names the server, model and cause."""
+
+
+class RunInProgressError(SignpipeError):
+    """Another run of the same pipeline home is in progress."""
