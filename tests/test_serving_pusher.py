@@ -180,3 +180,20 @@ def test_an_unblessed_model_is_not_pushed(blessed_run, tmp_path):
     pushed = _push(blessed_run, model, tmp_path / "serving", tmp_path / "push", blessed=False)
     assert pushed.get_int_custom_property("pushed") == 0
     assert not (tmp_path / "serving").exists()
+
+
+def test_docker_compose_serves_what_the_pusher_writes():
+    import yaml
+
+    from signpipe.pipeline.configs import ServingConfig
+
+    repo = Path(__file__).resolve().parent.parent
+    service = yaml.safe_load((repo / "docker-compose.yml").read_text())["services"]["tf-serving"]
+    locked = (repo / "requirements" / "lock.txt").read_text()
+    api_version = locked.split("tensorflow-serving-api==")[1].split()[0]
+    assert service["image"] == f"tensorflow/serving:{api_version}"
+    [volume] = service["volumes"]
+    assert volume.split(":")[-2:] == [ServingConfig().config_base_path, "ro"]
+    config_file = f"{ServingConfig().config_base_path}/{model_directory.MODELS_CONFIG_FILE}"
+    assert f"--model_config_file={config_file}" in service["command"]
+    assert {"8500:8500", "8501:8501"} == set(service["ports"])
