@@ -57,3 +57,12 @@ def blessed_run(images, tmp_path_factory):
     config = small_config(tmp_path_factory.mktemp("home"), images)
     local_runner.run(config)
     return config
+
+
+@pytest.fixture(scope="session")
+def pushed_model(blessed_run) -> str:
+    """The SavedModel folder the shared run pushed (its only push: later test runs are refused)."""
+    from signpipe.components.serving_pusher import model_directory
+
+    push_root = Path(blessed_run.serving_root) / blessed_run.serving.model_name
+    return str(push_root / str(model_directory.versions(str(push_root))[0]))

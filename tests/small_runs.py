@@ -16,8 +16,12 @@ SMALL_TRAINING = {
     "tflite.representative_images": 16,
     "tflite.latency_runs": 3,
     "tflite.max_accuracy_drop": 1.0,  # a few test images: the gate itself is tested apart
+    # dynamic_range and float16 are converted and run in test_tflite_exporter; the run
+    # makes the float reference and both integer variants (QAT is only tested here).
+    "tflite.variants": ["float32", "int8", "qat_int8"],
 }
 ONE_TFLITE_VARIANT = {"tflite.variants": ["float32"]}  # where TFLite is not what is tested
+NO_TFLITE = {"tflite.variants": []}
 
 
 def small_config(home: Path, root: Path, **overrides) -> PipelineConfig:

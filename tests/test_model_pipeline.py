@@ -16,7 +16,6 @@ from signpipe.components.tflite_exporter.component import TFLiteModels
 from signpipe.components.tflite_exporter.executor import Executor
 from signpipe.models.model import HISTORY_FILE
 from signpipe.pipeline import local_runner
-from signpipe.pipeline.configs import TFLITE_VARIANTS
 from signpipe.pipeline.run_results import (
     component_executions,
     data_summary,
@@ -24,7 +23,14 @@ from signpipe.pipeline.run_results import (
 )
 from signpipe.predict import predict_tflite
 from tests.pipeline_steps import DATA_STEPS, MODEL_STEPS
-from tests.small_runs import LETTERS, ONE_TFLITE_VARIANT, small_config, stored_artifact
+from tests.small_runs import (
+    LETTERS,
+    NO_TFLITE,
+    ONE_TFLITE_VARIANT,
+    SMALL_TRAINING,
+    small_config,
+    stored_artifact,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -102,9 +108,10 @@ def test_blessed_tflite_variants_are_pushed_beside_the_saved_model(blessed_run, 
     [version] = _versions(blessed_run)
     folder = Path(blessed_run.serving_root) / blessed_run.serving.model_name / "tflite" / version
     report = json.loads((folder / "tflite_report.json").read_text())
-    assert set(report["variants"]) == set(TFLITE_VARIANTS)
+    variants = SMALL_TRAINING["tflite.variants"]
+    assert set(report["variants"]) == set(variants)
     blessed = {name for name, result in report["variants"].items() if result["blessed"]}
-    assert blessed == set(TFLITE_VARIANTS)  # the bound is wide open in this test
+    assert blessed == set(variants)  # the bound is wide open in this test
     assert sorted(p.name for p in folder.glob("*.tflite")) == sorted(f"{v}.tflite" for v in blessed)
     # Class-index order (TFT's vocabulary), the order the model's outputs follow.
     assert sorted((folder / "labels.txt").read_text().split()) == sorted(LETTERS)
@@ -172,7 +179,7 @@ def test_a_new_model_is_compared_with_the_last_blessed_one(blessed_run):
             "training.head_epochs": 1,  # any new model will do
             "training.finetune_epochs": 0,
             "evaluation.max_accuracy_drop": -1.0,
-            **ONE_TFLITE_VARIANT,
+            **NO_TFLITE,
         },
     )
     local_runner.run(config)

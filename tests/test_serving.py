@@ -21,7 +21,6 @@ import tensorflow as tf
 from signpipe import cli
 from signpipe.components.serving_pusher import model_directory
 from signpipe.errors import ServingError
-from signpipe.pipeline.run_results import model_summary
 from signpipe.predict import (
     classify_encoded,
     predict_saved_model,
@@ -95,19 +94,18 @@ def _wait_until_served(rest: str, version: int, seconds: float = 120) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(blessed_run, tmp_path_factory):
-    pushed_path = model_summary(blessed_run).pushed_path
+def served(pushed_model, tmp_path_factory):
     real = os.environ.get("SIGNPIPE_TF_SERVING")
     if real:
         grpc_address, rest_address = real.split(",")
-        _publish(Path(os.environ["SIGNPIPE_TF_SERVING_ROOT"]), pushed_path)
+        _publish(Path(os.environ["SIGNPIPE_TF_SERVING_ROOT"]), pushed_model)
         _wait_until_served(rest_address, 2)
-        yield Served(grpc_address, rest_address, pushed_path, None)
+        yield Served(grpc_address, rest_address, pushed_model, None)
         return
     serving_root = tmp_path_factory.mktemp("serving")
-    _publish(serving_root, pushed_path)
+    _publish(serving_root, pushed_model)
     with FakeTFServing(str(serving_root)) as fake:
-        yield Served(fake.grpc_address, fake.rest_address, pushed_path, fake)
+        yield Served(fake.grpc_address, fake.rest_address, pushed_model, fake)
 
 
 def _options(served: Served, transport: str, **overrides) -> ServingOptions:
