@@ -26,19 +26,27 @@ import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads
 sys.path.insert(0, str(REPO))  # tests.fake_tf_serving, the protocol stand-in
 
 
-def _median_ms(call: Callable[[], object], runs: int) -> dict[str, float]:
-    """Median and 90th percentile wall time of `call` after two warm-up calls."""
-    call()
-    call()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
+def _interleaved_ms(calls: dict[str, Callable[[], object]], runs: int) -> dict[str, list[float]]:
+    """Wall times of each call, taken in turn round by round after two warm-up rounds.
+
+    Taking them in turn means drifts in machine speed hit every call alike, so the
+    per-round differences measure the client's overhead rather than the drift.
+    """
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for round_index in range(runs + 2):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            call()
+            if round_index >= 2:
+                times[name].append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def _summary(times: list[float]) -> dict[str, float]:
+    ordered = sorted(times)
     return {
-        "median_ms": round(statistics.median(times), 2),
-        "p90_ms": round(times[int(0.9 * (len(times) - 1))], 2),
+        "median_ms": round(statistics.median(ordered), 2),
+        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 2),
     }
 
 
@@ -73,30 +81,38 @@ def main() -> None:
         "grpc": {},
         "rest": {},
     }
-    for batch in (1, 32):
-        tensor = tf.constant(images[:batch])
-        result["in_process"][f"batch_{batch}"] = _median_ms(
-            lambda tensor=tensor: serve(**{IMAGE_INPUT: tensor}), args.runs
-        )
-
     with tempfile.TemporaryDirectory(prefix="signpipe-serving-") as serving_root:
         model_directory.publish(
             os.path.join(serving_root, "signpipe", "1"),
             lambda staging: model_directory.copy_tree(folder, staging),
         )
         model_directory.write_models_config(serving_root, "/models", 1)
-        with FakeTFServing(serving_root) as server:
-            endpoints = {"grpc": server.grpc_address, "rest": server.rest_address}
-            for transport, address in endpoints.items():
-                options = ServingOptions(address, rest=transport == "rest", timeout=60)
-                with ServingClient(options) as client:
-                    for batch in (1, 32):
-                        key = f"batch_{batch}"
-                        timing = _median_ms(lambda b=batch: client.predict(images[:b]), args.runs)
-                        own = result["in_process"][key]["median_ms"]
-                        timing["overhead_ms"] = round(timing["median_ms"] - own, 2)
-                        timing["overhead_per_image_ms"] = round(timing["overhead_ms"] / batch, 3)
-                        result[transport][key] = timing
+        with (
+            FakeTFServing(serving_root) as server,
+            ServingClient(ServingOptions(server.grpc_address, timeout=60)) as grpc_client,
+            ServingClient(ServingOptions(server.rest_address, rest=True, timeout=60)) as rest,
+        ):
+            for batch in (1, 32):
+                key, tensor = f"batch_{batch}", tf.constant(images[:batch])
+                times = _interleaved_ms(
+                    {
+                        "in_process": lambda t=tensor: serve(**{IMAGE_INPUT: t}),
+                        "grpc": lambda b=batch: grpc_client.predict(images[:b]),
+                        "rest": lambda b=batch: rest.predict(images[:b]),
+                    },
+                    args.runs,
+                )
+                result["in_process"][key] = _summary(times["in_process"])
+                for transport in ("grpc", "rest"):
+                    overhead = statistics.median(
+                        client - own
+                        for client, own in zip(times[transport], times["in_process"], strict=True)
+                    )
+                    result[transport][key] = {
+                        **_summary(times[transport]),
+                        "overhead_ms": round(overhead, 2),
+                        "overhead_per_image_ms": round(overhead / batch, 3),
+                    }
     write_result(args.out, result)
 
 
