@@ -130,11 +130,16 @@ def _output_to_log(state: _RunState, log_path: str) -> Iterator[None]:
     with open(log_path, "ab") as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
+        handler_levels = [(handler, handler.level) for handler in root.handlers]
         root.setLevel(logging.INFO)  # TFX's and Beam's own records, for the log file
+        for handler, _ in handler_levels:
+            handler.setLevel(logging.INFO)
         try:
             yield
         finally:
             root.setLevel(level)
+            for handler, handler_level in handler_levels:
+                handler.setLevel(handler_level)
             sys.stdout.flush()
             sys.stderr.flush()
             os.dup2(saved[0], 1)
@@ -155,6 +160,9 @@ def _configure_logging(verbose: bool) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the CUDA-factory "errors" are noise
     handler = logging.StreamHandler()  # sys.stderr: the log file while a run is redirected
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    # Libraries that set their own logger levels (absl, TFMA) bypass the root level: the
+    # handler's level keeps their warnings off the terminal too.
+    handler.setLevel(logging.ERROR)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.ERROR)
