@@ -42,14 +42,6 @@ def _interleaved_ms(calls: dict[str, Callable[[], object]], runs: int) -> dict[s
     return times
 
 
-def _summary(times: list[float]) -> dict[str, float]:
-    ordered = sorted(times)
-    return {
-        "median_ms": round(statistics.median(ordered), 2),
-        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 2),
-    }
-
-
 def main() -> None:
     """Measure and write the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -62,6 +54,7 @@ def main() -> None:
     import tensorflow as tf
 
     from signpipe.components.serving_pusher import model_directory
+    from signpipe.components.tflite_exporter.measure import latency_summary
     from signpipe.predict import saved_model_folder
     from signpipe.serving_client import IMAGE_INPUT, IMAGE_SIGNATURE, ServingClient, ServingOptions
     from tests.fake_tf_serving import FakeTFServing
@@ -102,15 +95,15 @@ def main() -> None:
                     },
                     args.runs,
                 )
-                result["in_process"][key] = _summary(times["in_process"])
+                result["in_process"][key] = latency_summary(times["in_process"])
                 for transport in ("grpc", "rest"):
                     overhead = statistics.median(
                         client - own
                         for client, own in zip(times[transport], times["in_process"], strict=True)
                     )
                     result[transport][key] = {
-                        **_summary(times[transport]),
-                        "overhead_ms": round(overhead, 2),
+                        **latency_summary(times[transport]),
+                        "overhead_ms": round(overhead, 3),
                         "overhead_per_image_ms": round(overhead / batch, 3),
                     }
     write_result(args.out, result)

@@ -10,6 +10,9 @@ import warnings
 from collections.abc import Iterator, Sequence
 
 from signpipe.errors import ConfigError, SignpipeError
+from signpipe.serving_client import ServingOptions
+
+SERVING_DEFAULTS = ServingOptions(address="")  # the client's defaults are the CLI's
 
 
 def _pairs(text: str, what: str) -> dict[str, str]:
@@ -243,7 +246,6 @@ def cmd_schema(args: argparse.Namespace) -> None:
 def cmd_predict(args: argparse.Namespace) -> None:
     """signpipe predict (--tflite FILE | --model-dir DIR | --server HOST:PORT) IMAGE..."""
     from signpipe.predict import as_json, predict_saved_model, predict_server, predict_tflite
-    from signpipe.serving_client import ServingOptions
 
     if args.tflite:
         predictions = predict_tflite(args.tflite, args.images, args.labels, args.threads)
@@ -282,15 +284,22 @@ def _add_predict_options(predict: argparse.ArgumentParser) -> None:
         "--server", metavar="HOST:PORT", help="TF Serving: gRPC port (8500), or REST with --rest"
     )
     predict.add_argument("--rest", action="store_true", help="with --server: use the REST API")
-    predict.add_argument("--model-name", default="signpipe", help="with --server")
+    predict.add_argument("--model-name", default=SERVING_DEFAULTS.model_name, help="with --server")
     predict.add_argument(
         "--model-version", type=int, metavar="N", help="with --server: default the newest served"
     )
-    predict.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     predict.add_argument(
-        "--retries", type=int, default=3, help="retries while the server is unavailable"
+        "--timeout", type=float, default=SERVING_DEFAULTS.timeout, help="seconds per request"
     )
-    predict.add_argument("--batch-size", type=int, default=32, help="images per request")
+    predict.add_argument(
+        "--retries",
+        type=int,
+        default=SERVING_DEFAULTS.retries,
+        help="retries while the server is unavailable",
+    )
+    predict.add_argument(
+        "--batch-size", type=int, default=SERVING_DEFAULTS.batch_size, help="images per request"
+    )
     predict.add_argument("--labels", metavar="FILE", help="with --tflite: default labels.txt")
     predict.add_argument("--threads", type=int, default=1, help="with --tflite: threads")
     predict.add_argument("--json", action="store_true", help="JSON output for machines")

@@ -55,8 +55,9 @@ def classify_files(
             results[index] = Prediction(path, error=f"cannot read the file: {err.strerror}")
         except BadImageError as err:
             results[index] = Prediction(path, error=str(err))
-    for start in range(0, len(pending), max(1, batch_size)):
-        for index, answer in classify_encoded(pending[start : start + batch_size], predict_batch):
+    size = max(1, batch_size)
+    for start in range(0, len(pending), size):
+        for index, answer in classify_encoded(pending[start : start + size], predict_batch):
             results[index] = dataclasses.replace(answer, image=paths[index])
     return [result for result in results if result is not None]
 
@@ -130,16 +131,14 @@ def predict_tflite(
 
 def saved_model_folder(model_dir: str) -> str:
     """The SavedModel in `model_dir`, or in its newest numbered version folder."""
+    from signpipe.components.serving_pusher.model_directory import versions
+
     if os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
         return model_dir
-    numbered = (
-        [name for name in os.listdir(model_dir) if name.isdigit()]
-        if os.path.isdir(model_dir)
-        else []
-    )
-    for name in sorted(numbered, key=int, reverse=True):
-        if os.path.isfile(os.path.join(model_dir, name, "saved_model.pb")):
-            return os.path.join(model_dir, name)
+    for version in reversed(versions(model_dir)):
+        folder = os.path.join(model_dir, str(version))
+        if os.path.isfile(os.path.join(folder, "saved_model.pb")):
+            return folder
     raise ConfigError(
         f"no SavedModel in {model_dir}: pass a pushed version folder "
         "(<serving_root>/<model_name>/<version>) or the model folder above it"

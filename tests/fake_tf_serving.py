@@ -51,18 +51,21 @@ class ModelRepository:
         self._loaded: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def served_versions(self, name: str) -> list[int]:
-        """The versions of a model this server would serve now."""
+    def _entry(self, name: str) -> Any:
+        """The model's entry in models.config, or None when it is not listed."""
         config_path = Path(self.serving_root) / model_directory.MODELS_CONFIG_FILE
         if not config_path.exists():
-            return []
+            return None
         config = model_directory.read_models_config(str(config_path))
-        for entry in config.model_config_list.config:
-            if entry.name == name:
-                local = self._local(entry.base_path)
-                keep = entry.model_version_policy.latest.num_versions or 1
-                return model_directory.versions(local)[-keep:]
-        return []
+        return next((e for e in config.model_config_list.config if e.name == name), None)
+
+    def served_versions(self, name: str) -> list[int]:
+        """The versions of a model this server would serve now."""
+        entry = self._entry(name)
+        if entry is None:
+            return []
+        keep = entry.model_version_policy.latest.num_versions or 1
+        return model_directory.versions(self._local(entry.base_path))[-keep:]
 
     def run(
         self, name: str, version: int | None, signature: str, inputs: dict[str, Any] | list
@@ -101,11 +104,7 @@ class ModelRepository:
         return base_path
 
     def _model(self, name: str, version: int) -> Any:
-        config = model_directory.read_models_config(
-            str(Path(self.serving_root) / model_directory.MODELS_CONFIG_FILE)
-        )
-        [entry] = [e for e in config.model_config_list.config if e.name == name]
-        path = str(Path(self._local(entry.base_path)) / str(version))
+        path = str(Path(self._local(self._entry(name).base_path)) / str(version))
         with self._lock:
             if path not in self._loaded:
                 self._loaded[path] = tf.saved_model.load(path)

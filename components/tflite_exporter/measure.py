@@ -21,9 +21,14 @@ def latency_ms(model_path: str, image: np.ndarray, threads: int, runs: int) -> d
         started = time.perf_counter()
         classifier.invoke(tensor)
         times.append((time.perf_counter() - started) * 1000.0)
+    return latency_summary(times)
+
+
+def latency_summary(times_ms: list[float]) -> dict[str, float]:
+    """Median and 90th percentile of wall times in milliseconds."""
     return {
-        "median_ms": round(float(np.median(times)), 3),
-        "p90_ms": round(float(np.percentile(times, 90)), 3),
+        "median_ms": round(float(np.median(times_ms)), 3),
+        "p90_ms": round(float(np.percentile(times_ms, 90)), 3),
     }
 
 
