@@ -30,11 +30,18 @@ class PreviousBlessedModelStrategy(LatestBlessedModelStrategy):
         return {**resolved, CANDIDATE: []}
 
 
-def baseline_resolver(candidate: Channel) -> Resolver:
-    """A Resolver node whose `model` output is the baseline for `candidate`."""
-    return Resolver(
-        strategy_class=PreviousBlessedModelStrategy,
-        candidate=candidate,
-        model=Channel(type=standard_artifacts.Model),
-        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+def baseline_resolver(candidate: Channel, exclude_candidate: bool = True) -> Resolver:
+    """A Resolver node whose `model` output is the baseline for `candidate`.
+
+    Without `exclude_candidate`, TFX's own LatestBlessedModelStrategy: the Kubeflow V2
+    compiler accepts only that strategy, with exactly the model and blessing channels.
+    """
+    channels = {
+        MODEL: Channel(type=standard_artifacts.Model),
+        BLESSING: Channel(type=standard_artifacts.ModelBlessing),
+    }
+    if exclude_candidate:
+        strategy, channels[CANDIDATE] = PreviousBlessedModelStrategy, candidate
+    else:
+        strategy = LatestBlessedModelStrategy
+    return Resolver(strategy_class=strategy, **channels).with_id("latest_blessed_model_resolver")

@@ -7,11 +7,12 @@ from signpipe.pipeline.class_metrics import PerClassPrecisionRecall
 from signpipe.pipeline.configs import EvaluationConfig
 
 ACCURACY = "sparse_categorical_accuracy"
+ACCURACY_CLASS = "SparseCategoricalAccuracy"
 
 
 def eval_config(evaluation: EvaluationConfig | None) -> tfma.EvalConfig:
     """Metrics for one split; with `evaluation`, the thresholds that bless a model."""
-    accuracy = tfma.MetricConfig(class_name="SparseCategoricalAccuracy")
+    accuracy = tfma.MetricConfig(class_name=ACCURACY_CLASS)
     if evaluation is not None:
         # Only the overall slice gates: one weak class must not veto a better model here;
         # per-class results are reported, not thresholded.
@@ -51,3 +52,21 @@ def eval_config(evaluation: EvaluationConfig | None) -> tfma.EvalConfig:
         ],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[LABEL_KEY])],
     )
+
+
+def with_accuracy_floor(config: tfma.EvalConfig, floor: float) -> tfma.EvalConfig:
+    """A copy of `config` whose accuracy threshold has `floor` as its lower bound."""
+    updated = tfma.EvalConfig()
+    updated.CopyFrom(config)
+    thresholds = [
+        slice_threshold.threshold.value_threshold
+        for spec in updated.metrics_specs
+        for metric in spec.metrics
+        if metric.class_name == ACCURACY_CLASS
+        for slice_threshold in metric.per_slice_thresholds
+    ]
+    if not thresholds:
+        raise ValueError("the eval_config has no accuracy threshold to set a floor on")
+    for threshold in thresholds:
+        threshold.lower_bound.value = floor
+    return updated

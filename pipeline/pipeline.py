@@ -4,14 +4,7 @@ import dataclasses
 import os
 
 import tensorflow_data_validation as tfdv
-from tfx.components import (
-    Evaluator,
-    ExampleValidator,
-    SchemaGen,
-    StatisticsGen,
-    Trainer,
-    Transform,
-)
+from tfx.components import ExampleValidator, SchemaGen, StatisticsGen, Transform
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -21,21 +14,28 @@ from signpipe import models
 from signpipe.components.data_gate.component import DataGate
 from signpipe.components.data_validation_report.component import DataValidationReport
 from signpipe.components.image_folder_example_gen.component import ImageFolderExampleGen
+from signpipe.components.run_parameters.component import GatedEvaluator, ParameterizedTrainer
 from signpipe.components.serving_pusher.component import ServingPusher
 from signpipe.components.tflite_exporter.component import TFLiteExporter
 from signpipe.models.preprocessing import IMAGE_SIZE_KEY
 from signpipe.pipeline.baseline_model import baseline_resolver
 from signpipe.pipeline.configs import PipelineConfig
 from signpipe.pipeline.evaluation import eval_config
+from signpipe.pipeline.run_parameters import RunParameters, fixed, runtime
 
 MODELS_DIR = os.path.dirname(models.__file__)
+# In a container the project is installed: Kubeflow names the user functions instead of
+# packaging module files from this machine into the pipeline root.
+PREPROCESSING_FN = "signpipe.models.preprocessing.preprocessing_fn"
+RUN_FN = "signpipe.models.model.run_fn"
 
 
-def data_components(config: PipelineConfig) -> list:
+def data_components(config: PipelineConfig, parameters: RunParameters | None = None) -> list:
     """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> report -> gate."""
     data = config.data
+    parameters = parameters or fixed(config)
     example_gen = ImageFolderExampleGen(
-        data_root=config.data_root,
+        data_root=parameters.data_root,
         split_ratios=data.split_ratios,
         group_regex=data.group_regex,
         group_folder_level=data.group_folder_level,
@@ -70,49 +70,74 @@ def data_components(config: PipelineConfig) -> list:
 
 
 def transform_component(
-    config: PipelineConfig, example_gen, schema_gen, materialize: bool = False
+    config: PipelineConfig,
+    example_gen,
+    schema_gen,
+    materialize: bool = False,
+    installed_modules: bool = False,
 ) -> Transform:
     """Transform with the project's preprocessing_fn; images are decoded, not materialized.
 
     Materializing writes every decoded float image (600 KB at 224 px) to disk; decoding in
     the Trainer's input pipeline and caching in memory was cheaper (benchmarks/).
     """
+    module = (
+        {"preprocessing_fn": PREPROCESSING_FN}
+        if installed_modules
+        else {"module_file": os.path.join(MODELS_DIR, "preprocessing.py")}
+    )
     return Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
-        module_file=os.path.join(MODELS_DIR, "preprocessing.py"),
+        **module,
         custom_config={IMAGE_SIZE_KEY: config.training.image_size},
         materialize=materialize,
         disable_statistics=True,
     )
 
 
-def model_components(config: PipelineConfig, data: list) -> list:
-    """Transform -> Trainer -> Evaluator (+ test split) -> Pusher -> TFLite, after the gate."""
+def model_components(
+    config: PipelineConfig,
+    data: list,
+    parameters: RunParameters | None = None,
+    kubeflow: bool = False,
+) -> list:
+    """Transform -> Trainer -> Evaluator (+ test split) -> Pusher -> TFLite, after the gate.
+
+    For `kubeflow`: user functions by name and TFX's stock baseline resolver, the two
+    things the Kubeflow V2 compiler accepts.
+    """
+    parameters = parameters or fixed(config)
     example_gen, _, schema_gen, _, _, gate = data
-    transform = transform_component(config, example_gen, schema_gen)
+    transform = transform_component(config, example_gen, schema_gen, installed_modules=kubeflow)
     transform.add_upstream_node(gate)
-    trainer = Trainer(
-        module_file=os.path.join(MODELS_DIR, "model.py"),
+    module = (
+        {"run_fn": RUN_FN} if kubeflow else {"module_file": os.path.join(MODELS_DIR, "model.py")}
+    )
+    trainer = ParameterizedTrainer(
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config=dataclasses.asdict(config.training),
-    )
-    baseline = baseline_resolver(trainer.outputs["model"])
-    evaluator = Evaluator(
+        head_epochs=parameters.head_epochs,
+        finetune_epochs=parameters.finetune_epochs,
+        **module,
+    ).with_id("Trainer")
+    baseline = baseline_resolver(trainer.outputs["model"], exclude_candidate=not kubeflow)
+    evaluator = GatedEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config(config.evaluation),
         example_splits=["eval"],
-    )
+        accuracy_floor=parameters.accuracy_floor,
+    ).with_id("Evaluator")
     components = [transform, trainer, baseline, evaluator]
     test_evaluator = None
     if "test" in config.data.split_ratios:
-        test_evaluator = Evaluator(
+        test_evaluator = GatedEvaluator(
             examples=example_gen.outputs["examples"],
             model=trainer.outputs["model"],
             eval_config=eval_config(None),
@@ -144,7 +169,7 @@ def model_components(config: PipelineConfig, data: list) -> list:
                 transform_graph=transform.outputs["transform_graph"],
                 pushed_model=pusher.outputs["pushed_model"],
                 push_root=push_root,
-                variants=tflite.variants,
+                variants=parameters.tflite_variants,
                 representative_images=tflite.representative_images,
                 qat_epochs=tflite.qat_epochs,
                 qat_learning_rate=tflite.qat_learning_rate,
@@ -156,16 +181,26 @@ def model_components(config: PipelineConfig, data: list) -> list:
     return components
 
 
-def create_pipeline(config: PipelineConfig, data_only: bool = False) -> tfx_pipeline.Pipeline:
-    """The pipeline as configured (or its data half); every runner and test builds it here."""
-    components = data_components(config)
+def create_pipeline(
+    config: PipelineConfig, data_only: bool = False, kubeflow_root: str | None = None
+) -> tfx_pipeline.Pipeline:
+    """The pipeline as configured (or its data half); every runner and test builds it here.
+
+    With `kubeflow_root`, the build for Kubeflow Pipelines: that pipeline root, run-time
+    parameters, no local metadata store (Kubeflow keeps its own).
+    """
+    kubeflow = kubeflow_root is not None
+    parameters = runtime(config) if kubeflow else fixed(config)
+    components = data_components(config, parameters)
     if not data_only:
-        components += model_components(config, components)
+        components += model_components(config, components, parameters, kubeflow)
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
-        pipeline_root=config.pipeline_root,
+        pipeline_root=kubeflow_root if kubeflow else config.pipeline_root,
         components=components,
         enable_cache=config.enable_cache,
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(config.metadata_path),
+        metadata_connection_config=None
+        if kubeflow
+        else metadata.sqlite_metadata_connection_config(config.metadata_path),
         beam_pipeline_args=config.beam_pipeline_args(),
     )

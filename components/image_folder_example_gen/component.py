@@ -3,7 +3,9 @@
 import json
 from collections.abc import Mapping
 
+from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.orchestration.data_types import RuntimeParameter
 from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import Channel, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
@@ -37,12 +39,15 @@ def split_output_config(ratios: Mapping[str, float]) -> example_gen_pb2.Output:
     return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=splits))
 
 
-class ImageFolderExampleGen(base_beam_component.BaseBeamComponent):
+class ImageFolderExampleGen(FileBasedExampleGen):
     """Reads labelled images, checks and measures each, and writes split tf.Examples.
 
     Splits are stratified by label, or made by group (signer, session) so that no group
     sits in two splits. Bad files and duplicates are reported in `ingestion_report.json`
     inside the Examples artifact. A `{SPAN}` in the data root selects the latest span.
+
+    A FileBasedExampleGen, so that Kubeflow V2 runs TFX's span-and-fingerprint driver
+    before it: without it, a changed data folder would hit the cache.
     """
 
     SPEC_CLASS = ImageFolderExampleGenSpec
@@ -51,7 +56,7 @@ class ImageFolderExampleGen(base_beam_component.BaseBeamComponent):
 
     def __init__(
         self,
-        data_root: str,
+        data_root: str | RuntimeParameter,
         split_ratios: Mapping[str, float],
         group_regex: str | None = None,
         group_folder_level: int | None = None,
@@ -59,8 +64,16 @@ class ImageFolderExampleGen(base_beam_component.BaseBeamComponent):
         split_seed: str = "signpipe",
         span: int | None = None,
     ):
-        """Configure ingestion of `data_root` into the given split ratios."""
-        input_base, pattern = folder_layout.split_data_root(data_root, group_folder_level)
+        """Configure ingestion of `data_root` into the given split ratios.
+
+        A RuntimeParameter data root is the folder above the class (or `{SPAN}`) folders;
+        its default may hold `{SPAN}` like a fixed one.
+        """
+        if isinstance(data_root, RuntimeParameter):
+            base, pattern = folder_layout.split_data_root(data_root.default, group_folder_level)
+            input_base = RuntimeParameter(name=data_root.name, ptype=str, default=base)
+        else:
+            input_base, pattern = folder_layout.split_data_root(data_root, group_folder_level)
         range_config = None
         if span is not None:
             range_config = range_config_pb2.RangeConfig(
@@ -83,4 +96,5 @@ class ImageFolderExampleGen(base_beam_component.BaseBeamComponent):
             split_seed=split_seed,
             examples=Channel(type=standard_artifacts.Examples),
         )
-        super().__init__(spec=spec)
+        # FileBasedExampleGen.__init__ builds the stock spec; the base class takes ours.
+        base_beam_component.BaseBeamComponent.__init__(self, spec=spec)

@@ -1,6 +1,7 @@
 """TFLiteExporter: convert, measure and gate TFLite variants; push the blessed ones."""
 
 from tfx.dsl.components.base import base_component, executor_spec
+from tfx.orchestration.data_types import RuntimeParameter
 from tfx.types import Channel, artifact, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
@@ -53,7 +54,7 @@ class TFLiteExporter(base_component.BaseComponent):
         transform_graph: Channel,
         pushed_model: Channel,
         push_root: str,
-        variants: list[str],
+        variants: str | RuntimeParameter,
         representative_images: int = 200,
         qat_epochs: int = 2,
         qat_learning_rate: float = 1e-5,
@@ -61,7 +62,10 @@ class TFLiteExporter(base_component.BaseComponent):
         max_accuracy_drop: float = 0.01,
         latency_runs: int = 50,
     ):
-        """Wire the exporter after the Trainer and the Pusher (it pushes what Pusher pushed)."""
+        """Wire the exporter after the Trainer and the Pusher (it pushes what Pusher pushed).
+
+        `variants` is a comma-separated list of variant names.
+        """
         super().__init__(
             spec=TFLiteExporterSpec(
                 model=model,
@@ -69,7 +73,7 @@ class TFLiteExporter(base_component.BaseComponent):
                 transform_graph=transform_graph,
                 pushed_model=pushed_model,
                 push_root=push_root,
-                variants=",".join(variants),
+                variants=variants,
                 representative_images=int(representative_images),
                 qat_epochs=int(qat_epochs),
                 qat_learning_rate=float(qat_learning_rate),

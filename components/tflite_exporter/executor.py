@@ -18,7 +18,9 @@ from tfx.utils import path_utils
 from signpipe.components.serving_pusher import model_directory
 from signpipe.components.tflite_exporter import converters, measure, qat, variants_page
 from signpipe.components.tflite_exporter.split_data import load_split, split_dataset
+from signpipe.errors import ConfigError
 from signpipe.models.preprocessing import class_labels
+from signpipe.pipeline.configs import TFLITE_VARIANTS
 
 VARIANTS_KEY = "variants"
 REPRESENTATIVE_IMAGES_KEY = "representative_images"
@@ -52,6 +54,17 @@ def saved_model_probabilities(serving_model_dir: str, serialized: np.ndarray) ->
     return np.concatenate([batch.numpy() for batch in batches])
 
 
+def variant_names(text: str) -> list[str]:
+    """The variants in a comma-separated list (set per run on Kubeflow), each a known one."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(TFLITE_VARIANTS))
+    if unknown:
+        raise ConfigError(
+            f"TFLite variants {unknown} are unknown (from '{text}'); choose from {TFLITE_VARIANTS}"
+        )
+    return names
+
+
 class Executor(base_executor.BaseExecutor):
     """Convert, measure on the test split, bless within the accuracy bound, push the blessed."""
 
@@ -66,7 +79,7 @@ class Executor(base_executor.BaseExecutor):
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         graph = artifact_utils.get_single_instance(input_dict["transform_graph"])
         output = artifact_utils.get_single_instance(output_dict["tflite_models"])
-        variants = [name for name in exec_properties[VARIANTS_KEY].split(",") if name]
+        variants = variant_names(exec_properties[VARIANTS_KEY])
         tft_output = tft.TFTransformOutput(graph.uri)
         labels = class_labels(tft_output)
         serving_dir = path_utils.serving_model_path(model.uri)

@@ -1,0 +1,70 @@
+"""Executors that fold run-time parameters (epochs, accuracy floor) into the stock configs."""
+
+import json
+from typing import Any
+
+import tensorflow_model_analysis as tfma
+from tfx.components.evaluator import executor as evaluator_executor
+from tfx.components.trainer import executor as trainer_executor
+from tfx.types import standard_component_specs
+from tfx.utils import proto_utils
+
+from signpipe.errors import ConfigError
+from signpipe.pipeline.evaluation import with_accuracy_floor
+
+HEAD_EPOCHS_KEY = "head_epochs"
+FINETUNE_EPOCHS_KEY = "finetune_epochs"
+ACCURACY_FLOOR_KEY = "accuracy_floor"
+EPOCH_KEYS = (HEAD_EPOCHS_KEY, FINETUNE_EPOCHS_KEY)
+
+
+def trainer_properties(exec_properties: dict[str, Any]) -> dict[str, Any]:
+    """The stock Trainer's properties, with any epoch parameter merged into custom_config."""
+    properties = dict(exec_properties)
+    overrides = {key: properties.pop(key, None) for key in EPOCH_KEYS}
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    for key, value in overrides.items():
+        if not isinstance(value, int) or value < 0:
+            raise ConfigError(
+                f"run-time parameter {key} must be a whole number >= 0; got {value!r}"
+            )
+    if overrides:
+        custom_config = json.loads(
+            properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}"
+        )
+        properties[standard_component_specs.CUSTOM_CONFIG_KEY] = json.dumps(
+            {**custom_config, **overrides}
+        )
+    return properties
+
+
+def evaluator_properties(exec_properties: dict[str, Any]) -> dict[str, Any]:
+    """The stock Evaluator's properties, with the accuracy floor written into eval_config."""
+    properties = dict(exec_properties)
+    floor = properties.pop(ACCURACY_FLOOR_KEY, None)
+    if floor is None:
+        return properties
+    if not isinstance(floor, int | float) or not 0 <= floor <= 1:
+        raise ConfigError(
+            f"run-time parameter {ACCURACY_FLOOR_KEY} must be between 0 and 1; got {floor!r}"
+        )
+    key = standard_component_specs.EVAL_CONFIG_KEY
+    eval_config = proto_utils.json_to_proto(properties[key], tfma.EvalConfig())
+    properties[key] = proto_utils.proto_to_json(with_accuracy_floor(eval_config, float(floor)))
+    return properties
+
+
+class TrainerExecutor(trainer_executor.GenericExecutor):
+    """TFX's Trainer executor; `head_epochs`/`finetune_epochs` override the configured ones."""
+
+    def Do(self, input_dict, output_dict, exec_properties: dict[str, Any]) -> None:
+        """Train with the run's epochs."""
+        super().Do(input_dict, output_dict, trainer_properties(exec_properties))
+
+
+class EvaluatorExecutor(evaluator_executor.Executor):
+    """TFX's Evaluator executor; `accuracy_floor` overrides the configured floor."""
+
+    def Do(self, input_dict, output_dict, exec_properties: dict[str, Any]) -> None:
+        """Evaluate against the run's floor."""
+        super().Do(input_dict, output_dict, evaluator_properties(exec_properties))
