@@ -9,101 +9,12 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 
-from signpipe.errors import ConfigError, SignpipeError
+from signpipe import kubeflow_commands
+from signpipe.cli_options import add_run_options, config_from_args
+from signpipe.errors import SignpipeError
 from signpipe.serving_client import ServingOptions
 
 SERVING_DEFAULTS = ServingOptions(address="")  # the client's defaults are the CLI's
-
-
-def _pairs(text: str, what: str) -> dict[str, str]:
-    """Parse `a=1,b=2` into a dict, naming the option when it is malformed."""
-    pairs = {}
-    for item in filter(None, text.split(",")):
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{what} expects NAME=VALUE[,NAME=VALUE...]; got '{text}'")
-        pairs[key.strip()] = value.strip()
-    return pairs
-
-
-def _split_ratios(text: str | None) -> dict[str, float] | None:
-    if text is None:
-        return None
-    try:
-        return {name: float(value) for name, value in _pairs(text, "--split").items()}
-    except ValueError:
-        raise ConfigError(
-            f"--split ratios must be numbers, e.g. train=0.7,eval=0.15; got '{text}'"
-        ) from None
-
-
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by every command that runs the pipeline."""
-    parser.add_argument("--config", metavar="FILE", help="JSON or YAML run configuration")
-    parser.add_argument(
-        "--home",
-        metavar="DIR",
-        help="pipeline root, metadata store and demo data (default: ./signpipe_home)",
-    )
-    parser.add_argument(
-        "--split",
-        metavar="RATIOS",
-        help="split ratios, e.g. train=0.7,eval=0.15,test=0.15 (train and eval are required)",
-    )
-    parser.add_argument(
-        "--group-regex",
-        metavar="REGEX",
-        help="group key from the file name (first capture group), e.g. '^(hand\\d+)_'; "
-        "all images of one group land in one split",
-    )
-    parser.add_argument(
-        "--group-folder-level",
-        type=int,
-        metavar="N",
-        help="group key from the N-th sub-folder below each class folder",
-    )
-    parser.add_argument(
-        "--pin", metavar="GROUP=SPLIT", help="put named groups in given splits, e.g. hand5=test"
-    )
-    parser.add_argument("--span", type=int, help="with {SPAN} in the data root: ingest this span")
-    parser.add_argument(
-        "--schema", metavar="FILE", help="curated schema.pbtxt instead of inferring one"
-    )
-    parser.add_argument(
-        "--allow-anomalies",
-        action="store_true",
-        help="report data anomalies as warnings instead of stopping the run",
-    )
-    parser.add_argument("--no-cache", action="store_true", help="re-run every step")
-    parser.add_argument(
-        "--beam-arg",
-        action="append",
-        metavar="ARG",
-        help="Beam pipeline arg for every Beam step (repeatable), "
-        "e.g. --beam-arg=--runner=DataflowRunner",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="show TFX and Beam logs")
-
-
-def _config_from_args(args: argparse.Namespace, data_root: str | None = None):
-    from signpipe.pipeline.configs import load_config
-
-    return load_config(
-        args.config,
-        **{
-            "home": args.home,
-            "data.data_root": data_root,
-            "data.split_ratios": _split_ratios(args.split),
-            "data.group_regex": args.group_regex,
-            "data.group_folder_level": args.group_folder_level,
-            "data.pinned_groups": _pairs(args.pin, "--pin") if args.pin else None,
-            "data.span": args.span,
-            "validation.schema_path": args.schema,
-            "validation.fail_on_anomalies": False if args.allow_anomalies else None,
-            "enable_cache": False if args.no_cache else None,
-            "beam_args": args.beam_arg,
-        },
-    )
 
 
 class _RunState:
@@ -215,7 +126,7 @@ def _print_summary(config, data_only: bool) -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     """signpipe run / signpipe validate ROOT."""
-    config = _config_from_args(args, args.data_root)
+    config = config_from_args(args, args.data_root)
     _run_pipeline(config, args.data_only, args.state, args.verbose)
     _print_summary(config, args.data_only)
 
@@ -238,7 +149,7 @@ def cmd_schema(args: argparse.Namespace) -> None:
     """signpipe schema."""
     from signpipe.pipeline.run_results import export_schema
 
-    config = _config_from_args(args)
+    config = config_from_args(args)
     path = export_schema(config, args.out)
     print(f"Wrote the inferred schema to {path}; curate it and pass it with --schema {path}")
 
@@ -323,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs and code did not change are reused from the cache.",
     )
     run.add_argument("--data-root", metavar="DIR", help="<DIR>/<label>/<image>; may contain {SPAN}")
-    _add_run_options(run)
+    add_run_options(run)
     run.set_defaults(func=cmd_run, data_only=False)
 
     validate = commands.add_parser(
@@ -336,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "data_root", metavar="ROOT", help="<ROOT>/<label>/<image>; may contain {SPAN}"
     )
-    _add_run_options(validate)
+    add_run_options(validate)
     validate.set_defaults(func=cmd_run, data_only=True)
 
     demo = commands.add_parser(
@@ -361,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument(
         "--out", default="schemas/schema.pbtxt", help="default: schemas/schema.pbtxt"
     )
-    _add_run_options(schema)
+    add_run_options(schema)
     schema.set_defaults(func=cmd_schema)
 
     predict = commands.add_parser(
@@ -374,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_predict_options(predict)
     predict.set_defaults(func=cmd_predict)
+    kubeflow_commands.add_parsers(commands)
     return parser
 
 

@@ -27,3 +27,7 @@ class ServingError(SignpipeError):
 
 class RunInProgressError(SignpipeError):
     """Another run of the same pipeline home is in progress."""
+
+
+class OrchestratorError(SignpipeError):
+    """Kubeflow Pipelines cannot be reached or refused a request: names the host and cause."""
