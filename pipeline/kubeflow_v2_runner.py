@@ -18,6 +18,9 @@ CONTAINER_COMMAND = [
     "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
 ]
 DEFAULT_OUTPUT = "signpipe_pipeline.json"
+KUBEFLOW, VERTEX = "kubeflow", "vertex"
+TARGETS = (KUBEFLOW, VERTEX)
+INGESTION_TASK = "ImageFolderExampleGen"
 
 
 def kubeflow_config(config: PipelineConfig, pipeline_root: str) -> PipelineConfig:
@@ -51,21 +54,33 @@ def runtime_defaults(pipeline) -> dict[str, Any]:
 
 
 def compile_pipeline(
-    config: PipelineConfig, image: str, pipeline_root: str, output: str = DEFAULT_OUTPUT
+    config: PipelineConfig,
+    image: str,
+    pipeline_root: str,
+    output: str = DEFAULT_OUTPUT,
+    target: str = KUBEFLOW,
 ) -> str:
     """Write the compiled pipeline: a PipelineJob JSON, or a PipelineSpec for `.yaml`; its path.
 
     TFX's compiler drops run-time parameter defaults from the PipelineSpec (it puts them
     only in a PipelineJob's runtimeConfig); they are written into both here, so a run
     submitted to open-source KFP without values uses the configured ones.
+
+    The `kubeflow` target is for open-source KFP, whose v2 backend rejects TFX's resolver
+    executor and never runs ExampleGen's pre-cache driver: it has no baseline model, and
+    ingestion is never served from the cache (its key would not see changed files).
+    `vertex` keeps both.
     """
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-    from signpipe.pipeline.pipeline import create_pipeline
+    from signpipe.pipeline.pipeline import ClusterBuild, create_pipeline
 
     if not image:
         raise ConfigError("compiling for Kubeflow needs --image, the signpipe image to run")
-    pipeline = create_pipeline(kubeflow_config(config, pipeline_root), kubeflow_root=pipeline_root)
+    if target not in TARGETS:
+        raise ConfigError(f"--target '{target}' is unknown; use one of {TARGETS}")
+    cluster = ClusterBuild(pipeline_root, baseline=target == VERTEX)
+    pipeline = create_pipeline(kubeflow_config(config, pipeline_root), cluster=cluster)
     defaults = runtime_defaults(pipeline)
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
@@ -79,6 +94,9 @@ def compile_pipeline(
     parameters = job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
     for name, default in defaults.items():
         parameters[name].update(defaultValue=default, isOptional=True)
+    if target == KUBEFLOW:
+        ingestion = job["pipelineSpec"]["root"]["dag"]["tasks"][INGESTION_TASK]
+        ingestion["cachingOptions"] = {"enableCache": False}
     folder = os.path.dirname(os.path.abspath(output))
     os.makedirs(folder, exist_ok=True)
     with open(output, "w", encoding="utf-8") as out:

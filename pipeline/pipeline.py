@@ -96,18 +96,29 @@ def transform_component(
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class ClusterBuild:
+    """A build for a Kubeflow V2 orchestrator instead of the local runner."""
+
+    pipeline_root: str
+    # The latest-blessed-model resolver: Vertex AI runs it; open-source KFP's v2 backend
+    # rejects any executor but a container or an importer, so its build has no baseline.
+    baseline: bool = True
+
+
 def model_components(
     config: PipelineConfig,
     data: list,
     parameters: RunParameters | None = None,
-    kubeflow: bool = False,
+    cluster: ClusterBuild | None = None,
 ) -> list:
     """Transform -> Trainer -> Evaluator (+ test split) -> Pusher -> TFLite, after the gate.
 
-    For `kubeflow`: user functions by name and TFX's stock baseline resolver, the two
-    things the Kubeflow V2 compiler accepts.
+    For a `cluster`: user functions by name and TFX's stock baseline resolver (or none),
+    what the Kubeflow V2 compiler and its back-ends accept.
     """
     parameters = parameters or fixed(config)
+    kubeflow = cluster is not None
     example_gen, _, schema_gen, _, _, gate = data
     transform = transform_component(config, example_gen, schema_gen, installed_modules=kubeflow)
     transform.add_upstream_node(gate)
@@ -125,16 +136,20 @@ def model_components(
         finetune_epochs=parameters.finetune_epochs,
         **module,
     ).with_id("Trainer")
-    baseline = baseline_resolver(trainer.outputs["model"], exclude_candidate=not kubeflow)
+    components = [transform, trainer]
+    baseline = None
+    if cluster is None or cluster.baseline:
+        baseline = baseline_resolver(trainer.outputs["model"], exclude_candidate=not kubeflow)
+        components.append(baseline)
     evaluator = GatedEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"],
+        baseline_model=baseline.outputs["model"] if baseline else None,
         eval_config=eval_config(config.evaluation),
         example_splits=["eval"],
         accuracy_floor=parameters.accuracy_floor,
     ).with_id("Evaluator")
-    components = [transform, trainer, baseline, evaluator]
+    components.append(evaluator)
     test_evaluator = None
     if "test" in config.data.split_ratios:
         test_evaluator = GatedEvaluator(
@@ -182,25 +197,24 @@ def model_components(
 
 
 def create_pipeline(
-    config: PipelineConfig, data_only: bool = False, kubeflow_root: str | None = None
+    config: PipelineConfig, data_only: bool = False, cluster: ClusterBuild | None = None
 ) -> tfx_pipeline.Pipeline:
     """The pipeline as configured (or its data half); every runner and test builds it here.
 
-    With `kubeflow_root`, the build for Kubeflow Pipelines: that pipeline root, run-time
-    parameters, no local metadata store (Kubeflow keeps its own).
+    For a `cluster`: its pipeline root, run-time parameters, and no local metadata store
+    (the orchestrator keeps its own).
     """
-    kubeflow = kubeflow_root is not None
-    parameters = runtime(config) if kubeflow else fixed(config)
+    parameters = runtime(config) if cluster else fixed(config)
     components = data_components(config, parameters)
     if not data_only:
-        components += model_components(config, components, parameters, kubeflow)
+        components += model_components(config, components, parameters, cluster)
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
-        pipeline_root=kubeflow_root if kubeflow else config.pipeline_root,
+        pipeline_root=cluster.pipeline_root if cluster else config.pipeline_root,
         components=components,
         enable_cache=config.enable_cache,
         metadata_connection_config=None
-        if kubeflow
+        if cluster
         else metadata.sqlite_metadata_connection_config(config.metadata_path),
         beam_pipeline_args=config.beam_pipeline_args(),
     )

@@ -11,7 +11,7 @@ def cmd_compile(args: argparse.Namespace) -> None:
     from signpipe.pipeline.kubeflow_v2_runner import compile_pipeline
 
     config = config_from_args(args, args.data_root)
-    path = compile_pipeline(config, args.image, args.pipeline_root, args.output)
+    path = compile_pipeline(config, args.image, args.pipeline_root, args.output, args.target)
     print(
         f"Wrote the Kubeflow V2 pipeline to {path}; schedule it with "
         f"`signpipe schedule --host URL --cron EXPR --package {path}`"
@@ -50,7 +50,7 @@ def cmd_schedule(args: argparse.Namespace) -> None:
 
 def add_parsers(commands) -> None:
     """`compile` and `schedule`: the pipeline on Kubeflow Pipelines."""
-    from signpipe.pipeline.kubeflow_v2_runner import DEFAULT_OUTPUT
+    from signpipe.pipeline.kubeflow_v2_runner import DEFAULT_OUTPUT, TARGETS
 
     compile_ = commands.add_parser(
         "compile",
@@ -60,7 +60,13 @@ def add_parsers(commands) -> None:
         "ends in .yaml. data_root, head_epochs, finetune_epochs, accuracy_floor and "
         "tflite_variants are run-time parameters defaulting to the configuration.",
     )
-    compile_.add_argument("--target", choices=["kubeflow"], default="kubeflow")
+    compile_.add_argument(
+        "--target",
+        choices=TARGETS,
+        default=TARGETS[0],
+        help="kubeflow: open-source KFP (no baseline model, ingestion never cached); "
+        "vertex: Vertex AI Pipelines (compares with the latest blessed model)",
+    )
     compile_.add_argument("--image", required=True, help="the signpipe image (see Dockerfile)")
     compile_.add_argument(
         "--pipeline-root", required=True, metavar="URI", help="e.g. gs://bucket/signpipe"

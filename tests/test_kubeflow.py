@@ -19,7 +19,7 @@ from signpipe.pipeline import kubeflow_schedule, run_parameters
 from signpipe.pipeline.configs import load_config
 from signpipe.pipeline.evaluation import eval_config
 from signpipe.pipeline.kubeflow_v2_runner import CONTAINER_COMMAND, compile_pipeline
-from signpipe.pipeline.pipeline import create_pipeline
+from signpipe.pipeline.pipeline import ClusterBuild, create_pipeline
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGE = "europe-docker.pkg.dev/project/repo/signpipe:1.0"
@@ -40,10 +40,21 @@ def config():
     )
 
 
+def _compile(config, folder: Path, target: str) -> dict:
+    return json.loads(
+        Path(compile_pipeline(config, IMAGE, ROOT, str(folder / "p.json"), target)).read_text()
+    )
+
+
 @pytest.fixture(scope="module")
 def job(config, tmp_path_factory) -> dict:
-    path = compile_pipeline(config, IMAGE, ROOT, str(tmp_path_factory.mktemp("kfp") / "p.json"))
-    return json.loads(Path(path).read_text())
+    """Compiled for open-source KFP."""
+    return _compile(config, tmp_path_factory.mktemp("kfp"), "kubeflow")
+
+
+@pytest.fixture(scope="module")
+def vertex_job(config, tmp_path_factory) -> dict:
+    return _compile(config, tmp_path_factory.mktemp("vertex"), "vertex")
 
 
 def _executors(job: dict) -> dict:
@@ -54,19 +65,47 @@ def _task_parameter(job: dict, task: str, name: str) -> dict:
     return job["pipelineSpec"]["root"]["dag"]["tasks"][task]["inputs"]["parameters"][name]
 
 
-def test_every_component_of_the_local_pipeline_is_a_task(config, job):
+def _tasks(job: dict) -> dict:
+    return job["pipelineSpec"]["root"]["dag"]["tasks"]
+
+
+def test_every_component_of_the_local_pipeline_is_a_task(config, job, vertex_job):
     local = {component.id for component in create_pipeline(config).components}
-    tasks = set(job["pipelineSpec"]["root"]["dag"]["tasks"])
     resolver = "latest_blessed_model_resolver"
-    assert tasks == (local - {resolver}) | {
+    assert set(_tasks(vertex_job)) == (local - {resolver}) | {
         f"{resolver}-model-resolver",
         f"{resolver}-model-blessing-resolver",
     }
-    assert {"Trainer", "Evaluator", "TestEvaluator", "Pusher", "TFLiteExporter"} <= tasks
+    # Open-source KFP rejects every executor but a container or an importer: no resolver.
+    assert set(_tasks(job)) == local - {resolver}
+    assert all(set(executor) == {"container"} for executor in _executors(job).values())
+    assert {"Trainer", "Evaluator", "TestEvaluator", "Pusher", "TFLiteExporter"} <= set(_tasks(job))
 
 
-def test_every_step_runs_the_image_with_entry_points_it_has(job):
-    containers = [e["container"] for e in _executors(job).values() if "container" in e]
+def test_ingestion_is_never_cached_where_its_fingerprint_driver_does_not_run(job, vertex_job):
+    assert _tasks(job)["ImageFolderExampleGen"]["cachingOptions"] == {"enableCache": False}
+    assert _tasks(job)["Trainer"]["cachingOptions"] == {"enableCache": True}
+    assert _tasks(vertex_job)["ImageFolderExampleGen"]["cachingOptions"] == {"enableCache": True}
+
+
+def test_a_span_no_driver_resolved_is_resolved_by_the_executor(tmp_path):
+    from tfx.proto import example_gen_pb2
+
+    from signpipe.components.image_folder_example_gen.driver import resolve_unresolved_span
+
+    for span in (1, 2):
+        (tmp_path / f"span-{span}" / "A").mkdir(parents=True)
+        (tmp_path / f"span-{span}" / "A" / "x.png").write_bytes(b"x")
+    config = example_gen_pb2.Input(
+        splits=[example_gen_pb2.Input.Split(name="images", pattern="span-{SPAN}/*/*")]
+    )
+    assert resolve_unresolved_span(str(tmp_path), config, None) == ("span-2/*/*", 2, None)
+    config.splits[0].pattern = "span-1/*/*"
+    assert resolve_unresolved_span(str(tmp_path), config, None) is None
+
+
+def test_every_step_runs_the_image_with_entry_points_it_has(vertex_job):
+    containers = [e["container"] for e in _executors(vertex_job).values() if "container" in e]
     assert len(containers) == 12
     for container in containers:
         assert container["image"] == IMAGE
@@ -76,7 +115,7 @@ def test_every_step_runs_the_image_with_entry_points_it_has(job):
         ].rpartition(".")
         assert hasattr(importlib.import_module(module), name), module
     importlib.import_module(CONTAINER_COMMAND[-1])
-    driver = _executors(job)["ImageFolderExampleGen_executor"]["container"]["lifecycle"]
+    driver = _executors(vertex_job)["ImageFolderExampleGen_executor"]["container"]["lifecycle"]
     importlib.import_module(driver["preCacheCheck"]["command"][-1])  # TFX's span/fingerprint driver
 
 
@@ -130,7 +169,7 @@ def test_the_yaml_spec_loads_in_the_kfp_sdk_with_its_defaults(config, tmp_path):
 
 def test_the_local_build_keeps_its_metadata_store_and_fixed_values(config):
     local = create_pipeline(config)
-    kubeflow = create_pipeline(config, kubeflow_root=ROOT)
+    kubeflow = create_pipeline(config, cluster=ClusterBuild(ROOT))
     assert local.metadata_connection_config is not None
     assert (
         kubeflow.metadata_connection_config is None and kubeflow.pipeline_info.pipeline_root == ROOT

@@ -7,6 +7,8 @@ import os
 from tfx.components.example_gen import driver, input_processor
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2, range_config_pb2
+from tfx.utils import proto_utils
 
 _NANOS = 10**9
 
@@ -60,3 +62,21 @@ class ImageFolderDriver(driver.FileBasedDriver):
     def get_input_processor(self, splits, range_config=None, input_base_uri=None):
         """Returns the image-folder input processor."""
         return ImageFolderInputProcessor(input_base_uri, splits, range_config)
+
+
+def resolve_unresolved_span(
+    input_base: str, input_config: example_gen_pb2.Input, range_config_json: str | None
+) -> tuple[str, int, int | None] | None:
+    """(pattern, span, version) when no driver filled in the split's `{SPAN}`, else None.
+
+    Open-source KFP never runs the pre-cache driver step that does this on Vertex AI.
+    """
+    [split] = input_config.splits
+    if "{SPAN}" not in split.pattern and "{VERSION}" not in split.pattern:
+        return None
+    range_config = None
+    if range_config_json:
+        range_config = proto_utils.json_to_proto(range_config_json, range_config_pb2.RangeConfig())
+    processor = ImageFolderInputProcessor(input_base, input_config.splits, range_config)
+    span, version = processor.resolve_span_and_version()
+    return processor.get_pattern_for_span_version(split.pattern, span, version), span, version

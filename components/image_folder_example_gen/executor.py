@@ -25,6 +25,7 @@ from signpipe.components.image_folder_example_gen import (
     ingestion_report,
     split_assignment,
 )
+from signpipe.components.image_folder_example_gen.driver import resolve_unresolved_span
 from signpipe.errors import DataRootError
 
 GROUP_REGEX_KEY = "group_regex"
@@ -312,7 +313,17 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
         )
         input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        examples = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EXAMPLES_KEY]
+        )
         pattern = input_config.splits[0].pattern
+        resolved = resolve_unresolved_span(
+            input_base, input_config, exec_properties.get(standard_component_specs.RANGE_CONFIG_KEY)
+        )
+        if resolved:
+            pattern, examples.span, version = resolved
+            if version is not None:
+                examples.version = version
         root = folder_layout.resolved_root(
             input_base, pattern, _group_folder_level(exec_properties)
         )
@@ -320,9 +331,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         labels = sorted({folder_layout.label_of(folder) for folder in folders})
         options = _options(exec_properties, output_config, root)
 
-        examples = artifact_utils.get_single_instance(
-            output_dict[standard_component_specs.EXAMPLES_KEY]
-        )
         examples.split_names = artifact_utils.encode_split_names(list(options.split_names))
         file_format = exec_properties.get(
             standard_component_specs.OUTPUT_FILE_FORMAT_KEY, example_gen_pb2.FORMAT_TFRECORDS_GZIP
