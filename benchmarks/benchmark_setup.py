@@ -24,6 +24,32 @@ def benchmark_config(home: str, data_root: str, group_regex: str, **overrides: A
     )
 
 
+def run_through_transform(config, materialize: bool = False) -> float:
+    """Run the data half and Transform locally; the wall time in seconds."""
+    import time
+
+    from tfx.orchestration import metadata, pipeline
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+    from signpipe.pipeline.pipeline import data_components, transform_component
+
+    example_gen, _, schema_gen, *_ = components = data_components(config)
+    transform = transform_component(config, example_gen, schema_gen, materialize=materialize)
+    started = time.perf_counter()
+    LocalDagRunner().run(
+        pipeline.Pipeline(
+            pipeline_name=config.pipeline_name,
+            pipeline_root=config.pipeline_root,
+            components=[*components, transform],
+            metadata_connection_config=metadata.sqlite_metadata_connection_config(
+                config.metadata_path
+            ),
+            beam_pipeline_args=config.beam_pipeline_args(),
+        )
+    )
+    return time.perf_counter() - started
+
+
 def write_result(path: str, result: dict[str, Any]) -> None:
     """Write the figures as JSON (creating the folder) and print them."""
     out = Path(path)

@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmark_setup import DEFAULT_DATA, write_result
+from benchmark_setup import DEFAULT_DATA, run_through_transform, write_result
 
 import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
@@ -26,28 +26,13 @@ def main() -> None:
     args = parser.parse_args()
 
     import tensorflow as tf
-    from tfx.orchestration import metadata, pipeline
-    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from signpipe.pipeline.configs import load_config
-    from signpipe.pipeline.pipeline import data_components, transform_component
     from signpipe.pipeline.run_results import component_executions, latest_artifact
 
     with tempfile.TemporaryDirectory(prefix="signpipe-materialize-") as home:
         config = load_config(None, home=home, **{"data.data_root": args.data_root})
-        example_gen, _, schema_gen, *_ = components = data_components(config)
-        transform = transform_component(config, example_gen, schema_gen, materialize=True)
-        LocalDagRunner().run(
-            pipeline.Pipeline(
-                pipeline_name=config.pipeline_name,
-                pipeline_root=config.pipeline_root,
-                components=[*components, transform],
-                metadata_connection_config=metadata.sqlite_metadata_connection_config(
-                    config.metadata_path
-                ),
-                beam_pipeline_args=config.beam_pipeline_args(),
-            )
-        )
+        run_through_transform(config, materialize=True)
         seconds = {e.component: e.seconds for e in component_executions(config)}
         materialized = latest_artifact(config, "Examples", "Transform")
         train_files = tf.io.gfile.glob(os.path.join(materialized.uri, "Split-train", "*"))
