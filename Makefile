@@ -13,6 +13,7 @@ demo: bootstrap  ## run the pipeline on generated demo data
 test: bootstrap  ## lint, then the whole test suite
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	@scripts/ensure_chromium.sh
 	$(VENV)/bin/python -m pytest
 
 bench: bootstrap  ## the whole pipeline, TFLite variants included, on ../shared/datasets/asl_massey

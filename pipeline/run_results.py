@@ -91,6 +91,15 @@ def latest_artifact(
     return max(live, key=lambda artifact: artifact.id, default=None)
 
 
+def tfx_artifact(stored: metadata_store_pb2.Artifact, artifact_class: type):
+    """A TFX artifact object (uri and split names) for an artifact read from the store."""
+    artifact = artifact_class()
+    artifact.uri = stored.uri
+    if "split_names" in stored.properties:
+        artifact.split_names = stored.properties["split_names"].string_value
+    return artifact
+
+
 @dataclasses.dataclass
 class ModelSummary:
     """What the model half of the latest run produced."""
@@ -165,7 +174,7 @@ def evaluation_metrics(uri: str) -> tuple[float | None, dict[int, tuple[float, f
     return accuracy, per_class
 
 
-def _failures(uri: str) -> list[str]:
+def blessing_failures(uri: str) -> list[str]:
     """The failed blessing thresholds of a TFMA evaluation, in words."""
     import tensorflow_model_analysis as tfma
 
@@ -207,7 +216,7 @@ def model_summary(config: PipelineConfig) -> ModelSummary:
     if evaluation is None or blessing is None:
         raise ConfigError(f"no evaluated model in {config.metadata_path}: run `signpipe run`")
     eval_accuracy, per_class = evaluation_metrics(evaluation.uri)
-    failures = _failures(evaluation.uri)
+    failures = blessing_failures(evaluation.uri)
     labels = _class_labels(config)
     test = latest_artifact(config, "ModelEvaluation", "TestEvaluator")
     pushed = latest_artifact(config, "PushedModel", "Pusher")

@@ -9,7 +9,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 
-from signpipe import kubeflow_commands
+from signpipe import kubeflow_commands, run_commands
 from signpipe.cli_options import add_run_options, config_from_args
 from signpipe.errors import SignpipeError
 from signpipe.serving_client import ServingOptions
@@ -127,8 +127,26 @@ def _print_summary(config, data_only: bool) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     """signpipe run / signpipe validate ROOT."""
     config = config_from_args(args, args.data_root)
-    _run_pipeline(config, args.data_only, args.state, args.verbose)
+    started = time.time()
+    try:
+        _run_pipeline(config, args.data_only, args.state, args.verbose)
+    finally:
+        _write_report(config, started)
     _print_summary(config, args.data_only)
+
+
+def _write_report(config, started: float) -> None:
+    """Write this run's HTML report, failed runs included; a run that never began has none."""
+    from signpipe.pipeline.run_history import list_runs
+    from signpipe.pipeline.run_report.page import write_report
+
+    runs = list_runs(config)
+    if not runs or runs[0].started.timestamp() < started - 1:
+        return
+    try:
+        print(f"Run report: {write_report(config, runs[0].run_id)}")
+    except Exception as err:  # the run's own outcome matters more than its report
+        print(f"signpipe: warning: the run report could not be written: {err}", file=sys.stderr)
 
 
 def cmd_demo_data(args: argparse.Namespace) -> None:
@@ -286,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict_options(predict)
     predict.set_defaults(func=cmd_predict)
     kubeflow_commands.add_parsers(commands)
+    run_commands.add_parsers(commands)
     return parser
 
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from signpipe.pipeline.configs import PipelineConfig, load_config
-from signpipe.pipeline.run_results import latest_artifact
+from signpipe.pipeline.run_results import latest_artifact, tfx_artifact
 
 LETTERS = ("A", "B", "L", "Ñ")
 SMALL_TRAINING = {
@@ -32,9 +32,6 @@ def small_config(home: Path, root: Path, **overrides) -> PipelineConfig:
 
 def stored_artifact(config: PipelineConfig, artifact_class: type, component: str):
     """A TFX artifact object for the newest output of a type from one step."""
-    stored = latest_artifact(config, artifact_class.TYPE_NAME, component)
-    artifact = artifact_class()
-    artifact.uri = stored.uri
-    if "split_names" in stored.properties:
-        artifact.split_names = stored.properties["split_names"].string_value
-    return artifact
+    return tfx_artifact(
+        latest_artifact(config, artifact_class.TYPE_NAME, component), artifact_class
+    )

@@ -1,6 +1,7 @@
 """The `signpipe` console command: help, and clear errors without tracebacks."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -81,6 +82,8 @@ def test_validate_prints_each_step_and_a_rerun_says_what_came_from_the_cache(tmp
     for step in DATA_STEPS:
         assert f"  {step} ...\n  {step} done in " in first.stdout, first.stdout
     assert "Data validation report:" in first.stdout
+    report = re.search(r"Run report: (\S+\.html)", first.stdout)
+    assert report and (tmp_path / report[1]).is_file(), first.stdout
 
     second = _signpipe(*options, cwd=tmp_path)
     assert second.returncode == 0, second.stderr

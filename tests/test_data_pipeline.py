@@ -217,3 +217,52 @@ def test_latest_span_is_picked_unless_one_is_named(tmp_path):
     examples = latest_artifact(named, "Examples")
     assert examples.custom_properties["span"].int_value == 1
     assert examples.custom_properties["examples"].int_value == 16
+
+
+def test_runs_lists_shows_compares_and_reports_runs_including_a_failed_one(
+    first_run, image_tree, tmp_path, capsys
+):
+    from signpipe.cli import main
+    from signpipe.pipeline.run_history import list_runs
+    from signpipe.pipeline.run_report.page import write_report
+
+    before = list_runs(first_run)
+    schema_path = export_schema(first_run, str(tmp_path / "schema.pbtxt"))
+    schema = tfdv.load_schema_text(schema_path)
+    tfdv.set_domain(schema, "width", schema_pb2.IntDomain(min=500))
+    tfdv.write_schema_text(schema, schema_path)
+    with pytest.raises(DataValidationError):
+        _run(
+            Path(first_run.home),
+            image_tree[0],
+            **{"data.group_regex": GROUPS, "validation.schema_path": schema_path},
+        )
+    runs = list_runs(first_run)
+    assert len(runs) == len(before) + 1 and runs[1:] == before
+    failed, first = runs[0], runs[-1]
+    assert failed.status == "FAILED" and first.status == "COMPLETE"
+    assert failed.step("DataGate").state == "FAILED" and failed.marks().endswith("X")
+    assert failed.step("ImportSchemaGen") and not first.step("ImportSchemaGen")
+
+    home = ["--home", first_run.home]
+    capsys.readouterr()
+    assert main(["runs", "list", *home]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 1 + len(runs)
+    assert failed.run_id in listed[1] and "FAILED" in listed[1]
+    assert first.run_id in listed[-1] and "COMPLETE" in listed[-1]
+
+    assert main(["runs", "show", failed.run_id[:22], *home]) == 0
+    shown = capsys.readouterr().out
+    assert "FAILED" in shown and "DataGate" in shown and "signpipe report" in shown
+
+    assert main(["runs", "compare", first.run_id, failed.run_id, *home]) == 0
+    compared = capsys.readouterr().out
+    assert f"ImportSchemaGen.schema_file: None -> {schema_path!r}" in compared
+
+    assert main(["runs", "show", "no-such-run", *home]) == 1
+    assert "matches no run" in capsys.readouterr().err
+
+    page = Path(write_report(first_run, failed.run_id)).read_text(encoding="utf-8")
+    assert "Failed at DataGate" in page and "width" in page
+    assert "No model was trained in this run." in page

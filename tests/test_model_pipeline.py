@@ -16,6 +16,8 @@ from signpipe.components.tflite_exporter.component import TFLiteModels
 from signpipe.components.tflite_exporter.executor import Executor
 from signpipe.models.model import HISTORY_FILE
 from signpipe.pipeline import local_runner
+from signpipe.pipeline.run_history import list_runs
+from signpipe.pipeline.run_report.page import previous_blessed, write_report
 from signpipe.pipeline.run_results import (
     component_executions,
     data_summary,
@@ -187,6 +189,12 @@ def test_a_new_model_is_compared_with_the_last_blessed_one(blessed_run):
     assert not summary.blessed and summary.pushed_path is None
     assert any("against the last blessed model" in r for r in summary.why_not_blessed), summary
     assert _versions(config) == before
+    runs = list_runs(config)
+    page = Path(write_report(config)).read_text(encoding="utf-8")
+    assert "Not blessed: not pushed" in page and "against the last blessed model" in page
+    baseline = previous_blessed(config, runs[0])
+    assert baseline is not None and baseline.model_id != runs[0].model_id
+    assert f"run {baseline.run_id}: eval" in page
 
 
 def test_a_model_below_the_floor_is_never_pushed(blessed_run):

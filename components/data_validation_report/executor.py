@@ -27,11 +27,16 @@ _ANOMALIES_FILE = "SchemaDiff.pb"
 _MAX_LISTED_FILES = 20
 
 
-def iter_examples(examples: Artifact, split: str, features: tuple[str, ...]) -> Iterator[dict]:
-    """Yield the named features of each example in one split, as Python values."""
+def split_records(examples: Artifact, split: str) -> Iterator[bytes]:
+    """Yield each serialized tf.Example of one split, in file order."""
     pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
     files = sorted(fileio.glob(pattern))
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
+    yield from tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator()
+
+
+def iter_examples(examples: Artifact, split: str, features: tuple[str, ...]) -> Iterator[dict]:
+    """Yield the named features of each example in one split, as Python values."""
+    for record in split_records(examples, split):
         example = tf.train.Example.FromString(record).features.feature
         row = {}
         for name in features:

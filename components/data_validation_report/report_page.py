@@ -96,7 +96,7 @@ def _mpl_text(text: str, limit: int = 24) -> str:
     return _short(text, limit).replace("$", r"\$")
 
 
-def _png_uri(fig: Figure) -> str:
+def png_uri(fig: Figure) -> str:
     """Render a matplotlib figure (Agg) to a PNG data URI."""
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
@@ -142,7 +142,7 @@ def _thumb_histogram(buckets: list) -> str:
     ax = fig.add_axes((0, 0, 1, 1))
     _draw_histogram(ax, buckets, _COLORS[0], None, share=False)
     ax.set_axis_off()
-    return _png_uri(fig)
+    return png_uri(fig)
 
 
 def _custom_value(stat: statistics_pb2.CustomStatistic) -> str:
@@ -259,7 +259,7 @@ def _balance(counts: dict[str, dict[str, int]], colors: dict[str, str]) -> dict:
         "total": sum(split_totals),
         "smallest": smallest,
         "largest": largest,
-        "chart": _png_uri(fig),
+        "chart": png_uri(fig),
     }
 
 
@@ -285,19 +285,19 @@ def _quality_charts(statistics: dict, colors: dict[str, str]) -> list[dict]:
         ax.tick_params(labelsize=8)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        charts.append({"name": name, "uri": _png_uri(fig)})
+        charts.append({"name": name, "uri": png_uri(fig)})
     return charts
 
 
-def _thumbnail(data: bytes) -> str:
+def thumbnail(data: bytes, size: int = THUMBNAIL_PX) -> str:
     """Decode an encoded image and re-encode a small JPEG (or PNG with alpha) data URI."""
     with Image.open(io.BytesIO(data)) as image:
-        image.draft("RGB", (THUMBNAIL_PX * 2, THUMBNAIL_PX * 2))
+        image.draft("RGB", (size * 2, size * 2))
         image.load()
         image = ImageOps.exif_transpose(image)
         alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
         image = image.convert("RGBA" if alpha else "RGB")
-        image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+        image.thumbnail((size, size))
         buffer = io.BytesIO()
         image.save(buffer, format="PNG" if alpha else "JPEG", quality=85)
     mime = "png" if alpha else "jpeg"
@@ -311,7 +311,7 @@ def _sample_rows(samples: dict[str, list[bytes]]) -> list[dict]:
         cells = []
         for data in images:
             try:
-                cells.append({"uri": _thumbnail(data), "error": None})
+                cells.append({"uri": thumbnail(data), "error": None})
             except Exception as error:  # any decoder failure becomes a placeholder
                 cells.append({"uri": None, "error": type(error).__name__})
         rows.append({"label": label, "cells": cells})
@@ -343,17 +343,11 @@ def render_report(inputs: ReportInputs) -> str:
         quarantined=inputs.quarantined,
         duplicates=inputs.duplicates,
         samples=_sample_rows(inputs.samples),
+        style=STYLE,
     )
 
 
-_TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
-    """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy"
- content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title>
-<style>
+STYLE = """\
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
  max-width:1200px;padding:0 20px 40px;color:#222}
 h1{font-size:22px;margin:20px 0 8px}h2{border-bottom:2px solid #ddd;padding-top:12px}
@@ -373,7 +367,16 @@ tr.warning td.sev{color:#a15c00;font-weight:bold}tr.total td{font-weight:bold;ba
  background:#eee;border:1px dashed #999;color:#666;font-size:11px;text-align:center}
 .thumbs img,.thumbs .ph{margin:2px;vertical-align:middle}.muted{color:#777}
 dl.cs{margin:0}dl.cs dt{font-weight:bold;display:inline}dl.cs dd{display:inline;margin:0 0 0 4px}
-</style></head><body>
+"""  # shared with the run report, which embeds this page
+
+_TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
+    """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy"
+ content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>{{ style|safe }}</style></head><body>
 <header id="summary"><h1>{{ title }}</h1>
 <table class="facts">{% for key, value in facts.items() %}
 <tr><th>{{ key }}</th><td>{{ value }}</td></tr>{% endfor %}</table>

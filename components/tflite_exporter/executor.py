@@ -6,7 +6,6 @@ import os
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras
 from tfx.dsl.components.base import base_executor
@@ -21,6 +20,7 @@ from signpipe.components.tflite_exporter.split_data import load_split, split_dat
 from signpipe.errors import ConfigError
 from signpipe.models.preprocessing import class_labels
 from signpipe.pipeline.configs import TFLITE_VARIANTS
+from signpipe.pipeline.eval_predictions import serving_probabilities
 
 VARIANTS_KEY = "variants"
 REPRESENTATIVE_IMAGES_KEY = "representative_images"
@@ -42,16 +42,6 @@ def keras_classifier(serving_model_dir: str) -> tf_keras.Model:
     loaded = tf_keras.models.load_model(serving_model_dir, compile=False)
     # The transform layer rides along as a tracked attribute; only the image graph is wanted.
     return tf_keras.Model(loaded.inputs, loaded.outputs, name=loaded.name)
-
-
-def saved_model_probabilities(serving_model_dir: str, serialized: np.ndarray) -> np.ndarray:
-    """The SavedModel's own predictions on serialized tf.Examples (serving_default)."""
-    serve = tf.saved_model.load(serving_model_dir).signatures["serving_default"]
-    batches = [
-        serve(examples=tf.constant(list(serialized[start : start + 32])))["probabilities"]
-        for start in range(0, len(serialized), 32)
-    ]
-    return np.concatenate([batch.numpy() for batch in batches])
 
 
 def variant_names(text: str) -> list[str]:
@@ -87,7 +77,7 @@ class Executor(base_executor.BaseExecutor):
         splits = json.loads(examples.split_names)
         split = "test" if "test" in splits else "eval"
         serialized, images, truth = load_split(examples, split, tft_output)
-        reference = saved_model_probabilities(serving_dir, serialized).argmax(axis=1)
+        reference = serving_probabilities(serving_dir, list(serialized)).argmax(axis=1)
         _, calibration, _ = load_split(
             examples, "train", tft_output, exec_properties[REPRESENTATIVE_IMAGES_KEY]
         )

@@ -1,0 +1,68 @@
+"""The pushed-or-trained SavedModel's predictions on one split, image by image."""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+from tfx.types import standard_artifacts
+from tfx.utils import path_utils
+
+from signpipe.components.data_validation_report.executor import split_records
+from signpipe.models.preprocessing import IMAGE_KEY, LABEL_KEY
+
+SOURCE_PATH_KEY = "source_path"
+_BATCH = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitPredictions:
+    """Per image: source file, encoded bytes, true class and predicted probabilities."""
+
+    classes: list[str]
+    paths: list[str]
+    encoded: list[bytes]
+    labels: np.ndarray  # [N] class indices; -1 for a label the model does not know
+    probabilities: np.ndarray  # [N, classes]
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """The predicted class index of each image."""
+        return self.probabilities.argmax(axis=1)
+
+    def confusion(self) -> np.ndarray:
+        """counts[true class, predicted class] over the images with a known label."""
+        counts = np.zeros((len(self.classes), len(self.classes)), dtype=np.int64)
+        known = self.labels >= 0
+        np.add.at(counts, (self.labels[known], self.predicted[known]), 1)
+        return counts
+
+
+def predict_split(
+    model_uri: str, examples: standard_artifacts.Examples, split: str, classes: list[str]
+) -> SplitPredictions:
+    """Run the model's serving_default signature over a split of an Examples artifact."""
+    index = {label: i for i, label in enumerate(classes)}
+    records = list(split_records(examples, split))
+    paths, encoded, labels = [], [], []
+    for record in records:
+        feature = tf.train.Example.FromString(record).features.feature
+        paths.append(feature[SOURCE_PATH_KEY].bytes_list.value[0].decode())
+        encoded.append(feature[IMAGE_KEY].bytes_list.value[0])
+        labels.append(index.get(feature[LABEL_KEY].bytes_list.value[0].decode(), -1))
+    return SplitPredictions(
+        classes=classes,
+        paths=paths,
+        encoded=encoded,
+        labels=np.array(labels, dtype=np.int64),
+        probabilities=serving_probabilities(path_utils.serving_model_path(model_uri), records),
+    )
+
+
+def serving_probabilities(serving_model_dir: str, serialized: list[bytes]) -> np.ndarray:
+    """The SavedModel's own predictions on serialized tf.Examples (serving_default)."""
+    serve = tf.saved_model.load(serving_model_dir).signatures["serving_default"]
+    batches = [
+        serve(examples=tf.constant(serialized[start : start + _BATCH]))["probabilities"].numpy()
+        for start in range(0, len(serialized), _BATCH)
+    ]
+    return np.concatenate(batches)

@@ -1,0 +1,124 @@
+"""`signpipe report` and `signpipe runs`: a run's HTML report and the run history."""
+
+import argparse
+
+from signpipe.cli_options import add_run_options, config_from_args
+from signpipe.errors import ConfigError
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _blessed(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    """signpipe report [RUN]."""
+    from signpipe.pipeline.run_report.page import write_report
+
+    print(f"Run report: {write_report(config_from_args(args), args.run)}")
+
+
+def cmd_runs(args: argparse.Namespace) -> None:
+    """signpipe runs list | show RUN | compare A B."""
+    from signpipe.pipeline import run_history
+
+    config = config_from_args(args)
+    if args.action == "list":
+        runs = run_history.list_runs(config)[: args.limit]
+        if not runs:
+            print(f"No runs in {config.metadata_path}")
+            return
+        print(
+            f"{'run id':<27} {'started (UTC)':<19} {'time':>6}  {'status':<8} "
+            f"{'test':>6}  blessed  pushed     steps (+ ran, = cached, X failed)"
+        )
+        for run in runs:
+            pushed = run.pushed[0] if run.pushed else "-"
+            print(
+                f"{run.run_id:<27} {run.started:%Y-%m-%d %H:%M:%S} {run.seconds:>5.0f}s  "
+                f"{run.status:<8} {_percent(run.accuracy('TestEvaluator')):>6}  "
+                f"{_blessed(run.blessed):<7}  {pushed:<10} {run.marks()}"
+            )
+        return
+    if args.action == "show":
+        _show(config, run_history.find_run(config, _one(args, 1)))
+        return
+    first, second = (run_history.find_run(config, run_id) for run_id in _one(args, 2))
+    _compare(first, second)
+
+
+def _one(args: argparse.Namespace, count: int):
+    if len(args.runs) != count:
+        raise ConfigError(f"runs {args.action} takes {count} run id(s); see `signpipe runs list`")
+    return args.runs[0] if count == 1 else args.runs
+
+
+def _show(config, run) -> None:
+    import os
+
+    from signpipe.pipeline.run_history import report_path
+
+    print(
+        f"run {run.run_id}: {run.status}, started {run.started:%Y-%m-%d %H:%M:%S} UTC, "
+        f"{run.seconds:.0f} s"
+    )
+    for step in run.steps:
+        print(f"  {step.component:<28} {step.state:<9} {step.seconds:>7.1f} s")
+    print(
+        f"eval accuracy {_percent(run.accuracy('Evaluator'))}, "
+        f"test accuracy {_percent(run.accuracy('TestEvaluator'))}, blessed {_blessed(run.blessed)}"
+    )
+    if run.pushed:
+        print(f"pushed version {run.pushed[0]} to {run.pushed[1]}")
+    report = report_path(config, run.run_id)
+    print(
+        f"report: {report}"
+        if os.path.exists(report)
+        else f"report: none yet; write it with `signpipe report {run.run_id}`"
+    )
+
+
+def _compare(first, second) -> None:
+    from signpipe.pipeline.run_history import property_differences
+
+    print(f"A = {first.run_id}\nB = {second.run_id}")
+    print("Metrics:")
+    for name, component in (("eval accuracy", "Evaluator"), ("test accuracy", "TestEvaluator")):
+        a, b = first.accuracy(component), second.accuracy(component)
+        change = f" ({b - a:+.1%})" if a is not None and b is not None else ""
+        print(f"  {name:<14} {_percent(a):>7} -> {_percent(b):>7}{change}")
+    print(f"  {'blessed':<14} {_blessed(first.blessed):>7} -> {_blessed(second.blessed):>7}")
+    print(f"  {'duration':<14} {first.seconds:>6.0f}s -> {second.seconds:>6.0f}s")
+    differences = property_differences(first, second)
+    print("Configuration:" if differences else "Configuration: no differences")
+    for key, a, b in differences:
+        print(f"  {key}: {a!r} -> {b!r}")
+
+
+def add_parsers(commands) -> None:
+    """`report` and `runs`."""
+    report = commands.add_parser(
+        "report",
+        help="write the HTML report of a run (default: the newest)",
+        description="Write one self-contained HTML page for a run: data, training curves, "
+        "evaluation, TFLite variants and outcome. `signpipe run` writes it at the end.",
+    )
+    report.add_argument("run", nargs="?", metavar="RUN", help="a run id or a unique prefix")
+    add_run_options(report)
+    report.set_defaults(func=cmd_report)
+
+    runs = commands.add_parser(
+        "runs",
+        help="past runs from the metadata store: list, show RUN, compare A B",
+        description="Read the run history from ML Metadata. list: one line per run; show: "
+        "the steps, metrics and report path of one run; compare: metric and configuration "
+        "differences between two runs.",
+    )
+    runs.add_argument("action", choices=["list", "show", "compare"])
+    runs.add_argument("runs", nargs="*", metavar="RUN", help="run ids or unique prefixes")
+    runs.add_argument("--limit", type=int, default=20, help="list: the newest N runs")
+    add_run_options(runs)
+    runs.set_defaults(func=cmd_runs)

@@ -1,0 +1,98 @@
+"""Open a page in headless Chromium over the DevTools protocol and report what loaded."""
+
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import websocket
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+_FACTS = """JSON.stringify({
+  ready: document.readyState,
+  href: location.href,
+  title: document.title,
+  images: document.images.length,
+  broken: Array.from(document.images)
+    .filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt || i.src.slice(0, 60)),
+  sections: Array.from(document.querySelectorAll("section"))
+    .filter(s => s.getBoundingClientRect().height > 0).map(s => s.id),
+  text: document.body.innerText
+})"""
+
+
+def browser() -> str | None:
+    """The Chromium executable on PATH, if any."""
+    return next(filter(None, map(shutil.which, BROWSERS)), None)
+
+
+def page_facts(path: str, timeout: float = 60) -> dict:
+    """Load a local file; return its title, image counts, broken images and visible sections."""
+    with tempfile.TemporaryDirectory(prefix="signpipe-chromium-") as profile:
+        process = subprocess.Popen(
+            [
+                browser(),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            return _facts(_devtools_url(process, timeout), path, timeout)
+        finally:
+            process.kill()
+            process.wait()
+
+
+def _devtools_url(process: subprocess.Popen, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    for line in process.stderr:
+        found = re.search(r"DevTools listening on (ws://\S+)", line)
+        if found:
+            return found[1]
+        if time.monotonic() > deadline:
+            break
+    raise RuntimeError("Chromium did not start its DevTools endpoint")
+
+
+def _facts(url: str, path: str, timeout: float) -> dict:
+    connection = websocket.create_connection(url, timeout=timeout)
+    ids = itertools.count(1)
+
+    def call(method: str, session: str | None = None, **params) -> dict:
+        message_id = next(ids)
+        message = {"id": message_id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        connection.send(json.dumps(message))
+        while True:
+            reply = json.loads(connection.recv())
+            if reply.get("id") == message_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply["result"]
+
+    try:
+        target = call("Target.createTarget", url=f"file://{os.path.abspath(path)}")["targetId"]
+        session = call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        deadline = time.monotonic() + timeout
+        while True:
+            result = call("Runtime.evaluate", session, expression=_FACTS, returnByValue=True)
+            facts = json.loads(result["result"]["value"])
+            loaded = facts["ready"] == "complete" and facts["href"].startswith("file:")
+            if loaded or time.monotonic() > deadline:
+                return facts
+            time.sleep(0.2)
+    finally:
+        connection.close()
