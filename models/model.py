@@ -14,6 +14,7 @@ from tfx_bsl.public import tfxio
 
 from signpipe.models import preprocessing
 from signpipe.models.backbones import build_backbone
+from signpipe.pipeline import progress
 from signpipe.pipeline.configs import TrainingConfig
 
 HISTORY_FILE = "training_history.json"
@@ -94,6 +95,35 @@ def _dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+class _EpochProgress(tf_keras.callbacks.Callback):
+    """Reports each epoch's metrics (a milestone) and batches within it (a status update)."""
+
+    def __init__(self, phase: str, epochs: int):
+        super().__init__()
+        self._phase, self._epochs, self._epoch = phase, epochs, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch % 5 == 0:
+            progress.report(
+                "Trainer",
+                f"{self._phase} epoch {self._epoch}/{self._epochs}, "
+                f"batch {batch + 1}, loss {logs.get('loss', 0):.3f}",
+            )
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        progress.report(
+            "Trainer",
+            f"{self._phase} epoch {epoch + 1}/{self._epochs}: loss {logs.get('loss', 0):.3f}, "
+            f"accuracy {logs.get('accuracy', 0):.1%}, eval loss {logs.get('val_loss', 0):.3f}, "
+            f"eval accuracy {logs.get('val_accuracy', 0):.1%}",
+            milestone=True,
+        )
+
+
 def _fit_phase(model, train, evaluate, epochs, learning_rate, options, log_dir, phase):
     """Compile and fit one phase with early stopping on eval loss; return its history."""
     if epochs <= 0:
@@ -115,6 +145,7 @@ def _fit_phase(model, train, evaluate, epochs, learning_rate, options, log_dir, 
                 restore_best_weights=True,
             ),
             tf_keras.callbacks.TensorBoard(log_dir=os.path.join(log_dir, phase)),
+            _EpochProgress(phase, epochs),
         ],
     )
     return {key: [float(v) for v in values] for key, values in history.history.items()}

@@ -2,11 +2,11 @@
 
 import os
 import threading
-from typing import TextIO
 
 from ml_metadata import errors as mlmd_errors
 
 from signpipe.pipeline.configs import PipelineConfig
+from signpipe.pipeline.progress import TerminalLines
 from signpipe.pipeline.run_results import ComponentExecution, component_executions, open_store
 
 _ENDED = {
@@ -24,7 +24,7 @@ class StepProgress:
     (RUNNING, COMPLETE, CACHED, FAILED) whatever the libraries do to logging.
     """
 
-    def __init__(self, config: PipelineConfig, out: TextIO, interval: float = 0.5):
+    def __init__(self, config: PipelineConfig, out: TerminalLines, interval: float = 0.5):
         self._config = config
         self._interval = interval
         self.out = out
@@ -80,4 +80,4 @@ class StepProgress:
         self._printed[execution.execution_id] = execution.state
 
     def _print(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
+        self.out.line(line)

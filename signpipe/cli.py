@@ -83,7 +83,7 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _run_pipeline(config, data_only: bool, state: _RunState, verbose: bool) -> None:
-    from signpipe.pipeline import local_runner
+    from signpipe.pipeline import local_runner, progress
     from signpipe.pipeline.step_progress import StepProgress
 
     if config.uses_demo_data:
@@ -108,11 +108,14 @@ def _run_pipeline(config, data_only: bool, state: _RunState, verbose: bool) -> N
     log_path = os.path.join(config.home, "logs", f"run-{stamp}.log")
     print(f"Full log: {log_path}")
     with _output_to_log(state, log_path):
-        steps = StepProgress(config, state.out)
+        lines = progress.TerminalLines(state.out, state.out.isatty())
+        steps = StepProgress(config, lines)
+        progress.LOGGER.addHandler(lines)
         try:
             with steps:
                 local_runner.run(config, data_only=data_only)
         finally:
+            progress.LOGGER.removeHandler(lines)
             state.current = steps.current
 
 

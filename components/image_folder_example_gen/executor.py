@@ -27,6 +27,7 @@ from signpipe.components.image_folder_example_gen import (
 )
 from signpipe.components.image_folder_example_gen.driver import resolve_unresolved_span
 from signpipe.errors import DataRootError
+from signpipe.pipeline import progress
 
 GROUP_REGEX_KEY = "group_regex"
 GROUP_FOLDER_LEVEL_KEY = "group_folder_level"
@@ -75,6 +76,7 @@ class _ReadImage(beam.DoFn):
         self._bad = beam.metrics.Metrics.counter(_METRICS_NAMESPACE, "files_quarantined")
 
     def setup(self):
+        self._read = 0
         if self._options.group_regex:
             self._regex = re.compile(self._options.group_regex)
 
@@ -94,6 +96,9 @@ class _ReadImage(beam.DoFn):
             reason = str(err) if isinstance(err, ValueError) else f"unreadable: {err}"
         else:
             self._good.inc()
+            self._read += 1
+            if self._read % 100 == 0:  # in this process only with the in-memory DirectRunner
+                progress.report("ImageFolderExampleGen", f"{self._read} images read")
             yield facts.content_hash, _Image(path, folder_layout.label_of(relative), group, facts)
             return
         self._bad.inc()
@@ -397,6 +402,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         report = ingestion_report.read_report(examples.uri)
         for key, value in report["totals"].items():
             examples.set_int_custom_property(key, value)
+        totals = report["totals"]
+        progress.report(
+            "ImageFolderExampleGen",
+            f"{totals['examples']} images ingested, {totals['quarantined']} quarantined, "
+            f"{totals['duplicates_dropped']} duplicates dropped",
+            milestone=True,
+        )
         _check_outcome(report, examples.uri)
 
 

@@ -19,6 +19,7 @@ from signpipe.components.tflite_exporter import converters, measure, qat, varian
 from signpipe.components.tflite_exporter.split_data import load_split, split_dataset
 from signpipe.errors import ConfigError
 from signpipe.models.preprocessing import class_labels
+from signpipe.pipeline import progress
 from signpipe.pipeline.configs import TFLITE_VARIANTS
 from signpipe.pipeline.eval_predictions import serving_probabilities
 
@@ -90,7 +91,8 @@ class Executor(base_executor.BaseExecutor):
             "representative_images": len(calibration),
             "variants": {},
         }
-        for variant in variants:
+        for number, variant in enumerate(variants, start=1):
+            progress.report("TFLiteExporter", f"{variant} ({number}/{len(variants)}): converting")
             try:
                 source = classifier
                 if variant == "qat_int8":
@@ -106,6 +108,7 @@ class Executor(base_executor.BaseExecutor):
                 content = converters.convert(source, variant, lambda: iter(calibration))
             except converters.ConversionError as err:
                 _log.warning("TFLite variant failed: %s", err)
+                progress.report("TFLiteExporter", f"{variant}: failed ({err})", milestone=True)
                 report["variants"][variant] = {
                     "status": "failed",
                     "blessed": False,
@@ -120,6 +123,14 @@ class Executor(base_executor.BaseExecutor):
                 report["saved_model_accuracy"],
                 exec_properties[MAX_ACCURACY_DROP_KEY],
                 float_ops=len(converters.float_ops(content)),
+            )
+            result = report["variants"][variant]
+            verdict = "blessed" if result["blessed"] else "not blessed"
+            progress.report(
+                "TFLiteExporter",
+                f"{variant} ({number}/{len(variants)}): top-1 {result['accuracy']:.1%}, "
+                f"{result['size_bytes'] / 1024:,.0f} KB, {verdict}",
+                milestone=True,
             )
         with fileio.open(os.path.join(output.uri, LABELS_FILE), "w") as handle:
             handle.write("".join(f"{label}\n" for label in labels))
