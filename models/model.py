@@ -32,6 +32,13 @@ def build_classifier(options: TrainingConfig, num_classes: int) -> tf_keras.Mode
     return tf_keras.Model(backbone.input, outputs, name=f"signpipe_{options.backbone}")
 
 
+def load_classifier(serving_model_dir: str) -> tf_keras.Model:
+    """The trained Keras classifier (image in, probabilities out) of a SavedModel, no TFT layer."""
+    loaded = tf_keras.models.load_model(serving_model_dir, compile=False)
+    # The transform layer rides along as a tracked attribute; only the image graph is wanted.
+    return tf_keras.Model(loaded.inputs, loaded.outputs, name=loaded.name)
+
+
 def set_backbone_trainable(
     model: tf_keras.Model, fraction: float, train_batch_norm: bool = False
 ) -> int:

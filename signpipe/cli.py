@@ -203,6 +203,17 @@ def cmd_predict(args: argparse.Namespace) -> None:
         raise SignpipeError(f"{len(failed)} of {len(predictions)} image(s) could not be classified")
 
 
+def cmd_explain(args: argparse.Namespace) -> None:
+    """signpipe explain --model-dir DIR IMAGE..."""
+    from signpipe.explain import explain_files
+
+    explanations = explain_files(args.model_dir, args.images, args.out, args.steps)
+    print("\n".join(e.line() for e in explanations))
+    failed = [e for e in explanations if e.error]
+    if failed:
+        raise SignpipeError(f"{len(failed)} of {len(explanations)} image(s) could not be explained")
+
+
 def _add_predict_options(predict: argparse.ArgumentParser) -> None:
     """Where the model is (one of three) and how to reach it."""
     model = predict.add_mutually_exclusive_group(required=True)
@@ -306,6 +317,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_predict_options(predict)
     predict.set_defaults(func=cmd_predict)
+
+    explain = commands.add_parser(
+        "explain",
+        help="show where a pushed model looks: integrated gradients and Grad-CAM per image",
+        description="Classify each image with a pushed SavedModel and write "
+        "<out>/<name>.explained.png: the image, its integrated-gradients map (from a black "
+        "image) and its Grad-CAM map on the last convolutional block, side by side.",
+    )
+    explain.add_argument(
+        "--model-dir", required=True, metavar="DIR", help="a pushed version folder or its parent"
+    )
+    explain.add_argument("--out", default="explanations", help="default: ./explanations")
+    explain.add_argument("--steps", type=int, default=32, help="integrated-gradients steps")
+    explain.add_argument("images", metavar="IMAGE", nargs="+")
+    explain.set_defaults(func=cmd_explain)
     kubeflow_commands.add_parsers(commands)
     run_commands.add_parsers(commands)
     return parser

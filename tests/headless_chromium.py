@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -21,7 +22,7 @@ _FACTS = """JSON.stringify({
     .filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt || i.src.slice(0, 60)),
   sections: Array.from(document.querySelectorAll("section"))
     .filter(s => s.getBoundingClientRect().height > 0).map(s => s.id),
-  text: document.body.innerText
+  text: document.body ? document.body.innerText : ""
 })"""
 
 
@@ -32,7 +33,9 @@ def browser() -> str | None:
 
 def page_facts(path: str, timeout: float = 60) -> dict:
     """Load a local file; return its title, image counts, broken images and visible sections."""
-    with tempfile.TemporaryDirectory(prefix="signpipe-chromium-") as profile:
+    with tempfile.TemporaryDirectory(
+        prefix="signpipe-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         process = subprocess.Popen(
             [
                 browser(),
@@ -47,12 +50,15 @@ def page_facts(path: str, timeout: float = 60) -> dict:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # `chromium` is a wrapper script: stop its whole group
         )
         try:
             return _facts(_devtools_url(process, timeout), path, timeout)
         finally:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+            # The zygote and renderers start sessions of their own; they all name the profile.
+            subprocess.run(["pkill", "-9", "-f", profile], check=False)
 
 
 def _devtools_url(process: subprocess.Popen, timeout: float) -> str:
@@ -89,10 +95,13 @@ def _facts(url: str, path: str, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
         while True:
             result = call("Runtime.evaluate", session, expression=_FACTS, returnByValue=True)
-            facts = json.loads(result["result"]["value"])
-            loaded = facts["ready"] == "complete" and facts["href"].startswith("file:")
-            if loaded or time.monotonic() > deadline:
+            # No value while the page is being replaced: evaluate again.
+            facts = json.loads(result["result"].get("value") or '{"ready": "loading"}')
+            loaded = facts["ready"] == "complete" and facts.get("href", "").startswith("file:")
+            if loaded:
                 return facts
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{path} did not finish loading in {timeout:.0f} s: {result}")
             time.sleep(0.2)
     finally:
         connection.close()

@@ -10,7 +10,18 @@ import pytest
 from signpipe.cli import build_parser
 from tests.pipeline_steps import DATA_STEPS
 
-COMMANDS = ("run", "validate", "demo-data", "schema", "predict")
+COMMANDS = (
+    "run",
+    "validate",
+    "demo-data",
+    "schema",
+    "predict",
+    "explain",
+    "report",
+    "runs",
+    "compile",
+    "schedule",
+)
 
 
 def _signpipe(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -23,7 +34,14 @@ def test_help_lists_and_explains_every_command(tmp_path):
     assert result.returncode == 0
     for command in COMMANDS:
         assert command in result.stdout
-        positional = {"validate": ["ROOT"], "predict": ["--tflite", "m.tflite", "x.png"]}
+        positional = {
+            "validate": ["ROOT"],
+            "predict": ["--tflite", "m.tflite", "x.png"],
+            "explain": ["--model-dir", "m", "x.png"],
+            "runs": ["list"],
+            "compile": ["--image", "i", "--pipeline-root", "gs://b/r"],
+            "schedule": ["--host", "http://h"],
+        }
         sub = build_parser().parse_args([command, *positional.get(command, [])])
         assert callable(sub.func)
 

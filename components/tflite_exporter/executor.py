@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import tensorflow_transform as tft
-import tf_keras
 from tfx.dsl.components.base import base_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
@@ -18,6 +17,7 @@ from signpipe.components.serving_pusher import model_directory
 from signpipe.components.tflite_exporter import converters, measure, qat, variants_page
 from signpipe.components.tflite_exporter.split_data import load_split, split_dataset
 from signpipe.errors import ConfigError
+from signpipe.models.model import load_classifier
 from signpipe.models.preprocessing import class_labels
 from signpipe.pipeline import progress
 from signpipe.pipeline.configs import TFLITE_VARIANTS
@@ -36,13 +36,6 @@ REPORT_JSON = "tflite_report.json"
 REPORT_HTML = "tflite_report.html"
 
 _log = logging.getLogger(__name__)
-
-
-def keras_classifier(serving_model_dir: str) -> tf_keras.Model:
-    """The Trainer's Keras classifier (image in, probabilities out), without the TFT layer."""
-    loaded = tf_keras.models.load_model(serving_model_dir, compile=False)
-    # The transform layer rides along as a tracked attribute; only the image graph is wanted.
-    return tf_keras.Model(loaded.inputs, loaded.outputs, name=loaded.name)
 
 
 def variant_names(text: str) -> list[str]:
@@ -82,7 +75,7 @@ class Executor(base_executor.BaseExecutor):
         _, calibration, _ = load_split(
             examples, "train", tft_output, exec_properties[REPRESENTATIVE_IMAGES_KEY]
         )
-        classifier = keras_classifier(serving_dir)
+        classifier = load_classifier(serving_dir)
         report = {
             "split": split,
             "images": len(truth),
