@@ -52,13 +52,20 @@ def integrated_gradients(
 
 def embeddings(model: tf_keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """The pooled penultimate features the softmax layer reads, [N, D]."""
-    pooled = tf_keras.Model(model.inputs, model.get_layer(POOL_LAYER).output)
-    return np.concatenate(
-        [
-            pooled(images[start : start + batch_size], training=False).numpy()
-            for start in range(0, len(images), batch_size)
-        ]
-    )
+    return embeddings_and_probabilities(model, images, batch_size)[0]
+
+
+def embeddings_and_probabilities(
+    model: tf_keras.Model, images: np.ndarray, batch_size: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
+    """Penultimate features [N, D] and class probabilities [N, C] in one pass."""
+    both = tf_keras.Model(model.inputs, [model.get_layer(POOL_LAYER).output, model.output])
+    features, probabilities = [], []
+    for start in range(0, len(images), batch_size):
+        pooled, scores = both(images[start : start + batch_size], training=False)
+        features.append(pooled.numpy())
+        probabilities.append(scores.numpy())
+    return np.concatenate(features), np.concatenate(probabilities)
 
 
 def _normalised(maps: np.ndarray) -> np.ndarray:

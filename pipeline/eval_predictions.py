@@ -41,6 +41,27 @@ def predict_split(
     model_uri: str, examples: standard_artifacts.Examples, split: str, classes: list[str]
 ) -> SplitPredictions:
     """Run the model's serving_default signature over a split of an Examples artifact."""
+    records, paths, encoded, labels = _rows(examples, split, classes)
+    return SplitPredictions(
+        classes=classes,
+        paths=paths,
+        encoded=encoded,
+        labels=labels,
+        probabilities=serving_probabilities(path_utils.serving_model_path(model_uri), records),
+    )
+
+
+def read_split(
+    examples: standard_artifacts.Examples, split: str, classes: list[str], limit: int
+) -> tuple[list[bytes], np.ndarray]:
+    """Up to `limit` encoded images of a split, spread over it, and their class indices."""
+    _, _, encoded, labels = _rows(examples, split, classes)
+    chosen = np.linspace(0, len(encoded) - 1, min(limit, len(encoded))).astype(int)
+    return [encoded[i] for i in chosen], labels[chosen]
+
+
+def _rows(examples, split: str, classes: list[str]):
+    """(serialized records, source paths, encoded images, class indices) of one split."""
     index = {label: i for i, label in enumerate(classes)}
     records = list(split_records(examples, split))
     paths, encoded, labels = [], [], []
@@ -49,13 +70,7 @@ def predict_split(
         paths.append(feature[SOURCE_PATH_KEY].bytes_list.value[0].decode())
         encoded.append(feature[IMAGE_KEY].bytes_list.value[0])
         labels.append(index.get(feature[LABEL_KEY].bytes_list.value[0].decode(), -1))
-    return SplitPredictions(
-        classes=classes,
-        paths=paths,
-        encoded=encoded,
-        labels=np.array(labels, dtype=np.int64),
-        probabilities=serving_probabilities(path_utils.serving_model_path(model_uri), records),
-    )
+    return records, paths, encoded, np.array(labels, dtype=np.int64)
 
 
 def serving_probabilities(serving_model_dir: str, serialized: list[bytes]) -> np.ndarray:

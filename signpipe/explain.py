@@ -119,17 +119,29 @@ def overlay(axis, image: np.ndarray, saliency_map: np.ndarray | None, title: str
     axis.imshow(saliency_map, cmap="inferno", alpha=0.6, vmin=0, vmax=1)
 
 
-def write_panels(
-    output: str, image: np.ndarray, ig: np.ndarray, cam: np.ndarray, answer: str
-) -> None:
-    """Write image | integrated gradients | Grad-CAM as one PNG."""
+def panels_png(
+    image: np.ndarray, ig: np.ndarray, cam: np.ndarray, answer: str, inches: float = PANEL_INCHES
+) -> bytes:
+    """Image | integrated gradients | Grad-CAM, side by side, as PNG bytes."""
+    import io
+
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(3 * PANEL_INCHES, PANEL_INCHES + 0.4), layout="constrained")
+    figure = Figure(figsize=(3 * inches, inches + 0.4), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, 3)
-    overlay(axes[0], image, None, f"predicted {answer}")
+    overlay(axes[0], image, None, answer)
     overlay(axes[1], image, ig, "integrated gradients")
-    overlay(axes[2], image, cam, "Grad-CAM (last conv block)")
-    figure.savefig(output, format="png", metadata={"Software": None})
+    overlay(axes[2], image, cam, "Grad-CAM")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def write_panels(
+    output: str, image: np.ndarray, ig: np.ndarray, cam: np.ndarray, answer: str
+) -> None:
+    """Write image | integrated gradients | Grad-CAM as one PNG file."""
+    with open(output, "wb") as out:
+        out.write(panels_png(image, ig, cam, f"predicted {answer}"))

@@ -70,3 +70,56 @@ def confusion_heatmap(counts: np.ndarray, classes: list[str]) -> str:
                 ax.text(column, row, str(count), ha="center", va="center", color=color, fontsize=8)
     fig.colorbar(image, ax=ax, label="share of the true class", shrink=0.8)
     return png_uri(fig)
+
+
+def population(
+    points: np.ndarray, labels: np.ndarray, wrong: np.ndarray, is_eval: np.ndarray, classes
+) -> str:
+    """2-D map of images by the model's features: colour by label, mistakes crossed out."""
+    fig = Figure(figsize=(10, 8), layout="constrained")
+    ax = fig.subplots()
+    colors = [_color(i) for i in labels]
+    ax.scatter(
+        *points[~is_eval].T,
+        c=[c for c, e in zip(colors, is_eval, strict=True) if not e],
+        s=8,
+        alpha=0.35,
+        linewidths=0,
+        label="train",
+    )
+    ax.scatter(
+        *points[is_eval].T,
+        c=[c for c, e in zip(colors, is_eval, strict=True) if e],
+        s=26,
+        alpha=0.9,
+        edgecolors="black",
+        linewidths=0.3,
+        label="eval",
+    )
+    ax.scatter(*points[wrong].T, marker="x", c="black", s=30, linewidths=1.2, label="misclassified")
+    for class_index, name in enumerate(classes):
+        members = points[labels == class_index]
+        if len(members):
+            x, y = np.median(members, axis=0)
+            ax.text(
+                x,
+                y,
+                name,
+                fontsize=10,
+                weight="bold",
+                ha="center",
+                va="center",
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.7, "lw": 0},
+            )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title("images by the model's penultimate features (t-SNE); labels at class medians")
+    ax.legend(loc="best")
+    return png_uri(fig)
+
+
+def _color(index: int) -> tuple:
+    from matplotlib import colormaps
+
+    palette = colormaps["tab20"].colors + colormaps["tab20b"].colors
+    return palette[index % len(palette)] if index >= 0 else (0.5, 0.5, 0.5)

@@ -15,7 +15,7 @@ from signpipe.components.tflite_exporter import variants_page
 from signpipe.models.model import HISTORY_FILE
 from signpipe.pipeline.eval_predictions import predict_split
 from signpipe.pipeline.run_history import RunRecord
-from signpipe.pipeline.run_report import charts
+from signpipe.pipeline.run_report import charts, explanations
 from signpipe.pipeline.run_results import blessing_failures, evaluation_metrics, tfx_artifact
 
 CONFUSED_PAIRS = 6
@@ -100,6 +100,8 @@ def _evaluation(run: RunRecord, previous: RunRecord | None) -> dict:
         "previous": None,
         "confusion": None,
         "pairs": [],
+        "errors": None,
+        "population": None,
     }
     if previous is not None:
         result["previous"] = {
@@ -120,6 +122,9 @@ def _evaluation(run: RunRecord, previous: RunRecord | None) -> dict:
             counts[np.ix_(order, order)], [classes[i] for i in order]
         )
         result["pairs"] = _confused_pairs(predictions, counts)
+        model_dir = path_utils.serving_model_path(model.uri)
+        result["errors"] = explanations.error_analysis(model_dir, predictions)
+        result["population"] = explanations.population_view(model_dir, predictions, examples)
     return result
 
 

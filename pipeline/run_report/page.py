@@ -8,6 +8,7 @@ from signpipe.components.data_validation_report.report_page import STYLE
 from signpipe.pipeline.configs import PipelineConfig
 from signpipe.pipeline.run_history import RunRecord, find_run, list_runs, report_path
 from signpipe.pipeline.run_report.contents import ReportContents, gather
+from signpipe.pipeline.run_report.explanations import LABEL_ERROR_CONFIDENCE
 
 SECTIONS = {
     "outcome": "Outcome",
@@ -16,6 +17,13 @@ SECTIONS = {
     "tflite": "TFLite",
     "data": "Data",
     "steps": "Steps",
+}
+
+
+ERROR_GROUPS = {
+    "label_errors": "Label-error candidates: confidently wrong, check these labels first",
+    "misclassified": "Other misclassified images",
+    "least_confident": "Correct, but least confident",
 }
 
 
@@ -48,6 +56,8 @@ def render(contents: ReportContents, config: PipelineConfig) -> str:
         home=config.home,
         sections=SECTIONS,
         style=STYLE,
+        error_groups=ERROR_GROUPS,
+        label_error_confidence=LABEL_ERROR_CONFIDENCE,
     )
 
 
@@ -69,6 +79,8 @@ section.part{border-top:3px solid #3366cc;margin-top:28px}section.part>h2{border
 .pair{display:flex;gap:10px;align-items:flex-start;margin:8px 0}.pair figure{margin:0;
  width:120px;font-size:11px;overflow-wrap:anywhere}details{margin:6px 0}
 pre{white-space:pre-wrap;font-size:12px;background:#f7f7f7;padding:6px}
+.whys{display:flex;flex-wrap:wrap;gap:8px 18px}figure.why{margin:4px 0;width:380px;
+ font-size:12px;overflow-wrap:anywhere}figure.why img{display:block;width:380px}
 </style></head><body>
 <h1>signpipe run {{ run.run_id }}</h1>
 <table class="facts"><tr><th>status</th><td>{{ run.status }}</td></tr>
@@ -127,6 +139,20 @@ Backbone: {{ t.options.get("backbone") }} ({{ t.options.get("backbone_weights") 
 {% for x in p.examples %}<figure><img src="{{ x.uri }}" alt="{{ x.path }}">
 <figcaption>{{ x.path }} ({{ x.confidence|pct }})</figcaption></figure>{% endfor %}
 </div></div>{% else %}<p>No mistakes on the eval split.</p>{% endfor %}
+{% if e.errors %}{% set x = e.errors %}<h3 id="error-analysis">Error analysis (eval split)</h3>
+<p>{{ x.counts.wrong }} of {{ x.counts.images }} eval images misclassified;
+{{ x.counts.label_errors }} of them with at least {{ label_error_confidence|pct }} confidence.
+Each strip: the image as the model sees it, integrated gradients, Grad-CAM (brighter:
+more influence on the answer).</p>
+{% for key, title in error_groups.items() %}<h4>{{ title }}</h4><div class="whys">
+{% for item in x[key] %}<figure class="why"><img src="{{ item.strip }}"
+ alt="saliency of {{ item.path }}"><figcaption><code>{{ item.path }}</code>: labelled
+ <strong>{{ item.label }}</strong>, read as <strong>{{ item.answer }}</strong>
+ ({{ item.confidence|pct }})</figcaption></figure>{% else %}<p class="muted">None.</p>
+{% endfor %}</div>{% endfor %}{% endif %}
+{% if e.population %}<h3 id="population">Population view</h3>
+<img src="{{ e.population }}" alt="images by the model's features, projected to two dimensions">
+{% endif %}
 {% else %}<p class="muted">No model was evaluated in this run.</p>{% endif %}</section>
 
 <section class="part" id="tflite"><h2>TFLite</h2>

@@ -1,0 +1,102 @@
+"""The report's error analysis: saliency of mistakes, doubtful labels, and a population map."""
+
+import base64
+
+import numpy as np
+from tfx.types import standard_artifacts
+
+from signpipe.pipeline.eval_predictions import SplitPredictions
+from signpipe.pipeline.run_report import charts
+
+LABEL_ERROR_CONFIDENCE = 0.8  # a wrong answer at least this sure: check the label
+SHOWN_PER_GROUP = 8
+TRAIN_POINTS = 1000  # training images in the population view, at most
+IG_STEPS = 16
+
+
+def error_analysis(model_dir: str, predictions: SplitPredictions) -> dict:
+    """Label-error candidates, other mistakes and the least confident correct answers.
+
+    Each item has its file path, label, answer and a saliency strip (image, integrated
+    gradients, Grad-CAM) computed on the model the pipeline trained.
+    """
+    from signpipe.explain import ExplainedModel
+
+    explained = ExplainedModel(model_dir)
+    confidence = predictions.probabilities.max(axis=1)
+    wrong = np.flatnonzero(predictions.predicted != predictions.labels)
+    right = np.flatnonzero(predictions.predicted == predictions.labels)
+    wrong = wrong[np.argsort(-confidence[wrong])]
+    sure = wrong[confidence[wrong] >= LABEL_ERROR_CONFIDENCE]
+    groups = {
+        "label_errors": sure[:SHOWN_PER_GROUP],
+        "misclassified": wrong[confidence[wrong] < LABEL_ERROR_CONFIDENCE][:SHOWN_PER_GROUP],
+        "least_confident": right[np.argsort(confidence[right])][:SHOWN_PER_GROUP],
+    }
+    chosen = np.concatenate(list(groups.values())).astype(int)
+    strips = _strips(explained, predictions, chosen) if len(chosen) else {}
+    result = {
+        name: [_item(predictions, int(i), strips[int(i)]) for i in indices]
+        for name, indices in groups.items()
+    }
+    result["counts"] = {"wrong": len(wrong), "label_errors": len(sure), "images": len(confidence)}
+    return result
+
+
+def _strips(explained, predictions: SplitPredictions, chosen: np.ndarray) -> dict[int, str]:
+    from signpipe.explain import panels_png
+    from signpipe.models import saliency
+
+    images = explained.decode([predictions.encoded[i] for i in chosen])
+    answers = predictions.predicted[chosen]
+    ig = saliency.integrated_gradients(explained.model, images, answers, IG_STEPS)
+    cam = saliency.grad_cam(explained.model, images, answers)
+    strips = {}
+    for row, index in enumerate(chosen):
+        answer = predictions.classes[answers[row]]
+        png = panels_png(images[row], ig[row], cam[row], f"read as {answer}", inches=1.6)
+        strips[int(index)] = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return strips
+
+
+def _item(predictions: SplitPredictions, index: int, strip: str) -> dict:
+    label = predictions.labels[index]
+    return {
+        "path": predictions.paths[index],
+        "label": predictions.classes[label] if label >= 0 else "?",
+        "answer": predictions.classes[predictions.predicted[index]],
+        "confidence": float(predictions.probabilities[index].max()),
+        "strip": strip,
+    }
+
+
+def population_view(
+    model_dir: str, predictions: SplitPredictions, train: standard_artifacts.Examples
+) -> str:
+    """Eval and training images by the model's penultimate features, projected to 2-D."""
+    from sklearn.manifold import TSNE
+
+    from signpipe.explain import ExplainedModel
+    from signpipe.models import saliency
+    from signpipe.pipeline.eval_predictions import read_split
+
+    explained = ExplainedModel(model_dir)
+    train_encoded, train_labels = read_split(train, "train", predictions.classes, TRAIN_POINTS)
+    encoded = list(predictions.encoded) + train_encoded
+    features, probabilities = [], []
+    for start in range(0, len(encoded), 64):
+        batch = explained.decode(encoded[start : start + 64])
+        pooled, scores = saliency.embeddings_and_probabilities(explained.model, batch)
+        features.append(pooled)
+        probabilities.append(scores)
+    features = np.concatenate(features)
+    labels = np.concatenate([predictions.labels, train_labels])
+    wrong = np.concatenate(probabilities).argmax(axis=1) != labels
+    points = TSNE(
+        n_components=2,
+        perplexity=min(30.0, max(2.0, (len(features) - 1) / 3)),
+        init="pca",
+        random_state=0,
+    ).fit_transform(features)
+    is_eval = np.arange(len(points)) < len(predictions.encoded)
+    return charts.population(points, labels, wrong, is_eval, predictions.classes)
