@@ -154,7 +154,14 @@ class PipelineConfig:
         return list(self.beam_args) or ["--direct_running_mode=in_memory"]
 
     def validate(self) -> "PipelineConfig":
-        """Check values that would otherwise fail deep inside TFX; return self."""
+        """Check values that would otherwise fail deep inside TFX; return self.
+
+        Local paths become absolute: ML Metadata records artifact locations as given, and a
+        relative one would point elsewhere when the history is read from another folder.
+        """
+        self.home = _absolute(self.home)
+        self.data.data_root = _absolute(self.data.data_root)
+        self.serving.serving_root = _absolute(self.serving.serving_root)
         ratios = self.data.split_ratios
         missing = [name for name in REQUIRED_SPLITS if name not in ratios]
         if missing:
@@ -212,6 +219,11 @@ class PipelineConfig:
                 "write one with `signpipe schema`"
             )
         return self
+
+
+def _absolute(path: str) -> str:
+    """A local path made absolute; a URI (gs://, s3://, ...) or "" as it is."""
+    return path if not path or "://" in path else os.path.abspath(path)
 
 
 def _check_backbone_weights(training: TrainingConfig) -> None:

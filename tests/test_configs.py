@@ -1,6 +1,7 @@
 """The run configuration: defaults run, files load, bad values are named."""
 
 import json
+import os
 
 import pytest
 
@@ -23,8 +24,9 @@ def test_json_and_yaml_files_and_overrides(tmp_path):
     assert (config.data.group_regex, config.data.data_root, config.home) == (
         "^(s\\d+)_",
         "/imgs",
-        "h",
+        os.path.abspath("h"),  # ML Metadata keeps artifact paths as given: made absolute
     )
+    assert load_config(None, **{"data.data_root": "gs://b/lse"}).data_root == "gs://b/lse"
     yaml_file = tmp_path / "run.yaml"
     yaml_file.write_text("validation:\n  max_class_imbalance: 3\n")
     assert load_config(str(yaml_file)).validation.max_class_imbalance == 3
