@@ -17,6 +17,7 @@ from signpipe.components.tflite_exporter.executor import Executor
 from signpipe.models.model import HISTORY_FILE
 from signpipe.pipeline import local_runner
 from signpipe.pipeline.run_history import list_runs
+from signpipe.pipeline.run_report import explanations
 from signpipe.pipeline.run_report.page import previous_blessed, write_report
 from signpipe.pipeline.run_results import (
     component_executions,
@@ -169,7 +170,7 @@ def test_a_rerun_with_nothing_changed_reuses_every_step_and_pushes_nothing(bless
     assert _versions(blessed_run) == versions
 
 
-def test_a_new_model_is_compared_with_the_last_blessed_one(blessed_run):
+def test_a_new_model_is_compared_with_the_last_blessed_one(blessed_run, monkeypatch):
     # A different seed trains a new model; requiring it to beat the blessed one by more
     # than 100 points can only fail if that blessed model really is its baseline.
     before = _versions(blessed_run)
@@ -190,6 +191,9 @@ def test_a_new_model_is_compared_with_the_last_blessed_one(blessed_run):
     assert any("against the last blessed model" in r for r in summary.why_not_blessed), summary
     assert _versions(config) == before
     runs = list_runs(config)
+    # The saliency and t-SNE sections cost a minute here; test_run_report covers them.
+    monkeypatch.setattr(explanations, "error_analysis", lambda *args: None)
+    monkeypatch.setattr(explanations, "population_view", lambda *args: None)
     page = Path(write_report(config)).read_text(encoding="utf-8")
     assert "Not blessed: not pushed" in page and "against the last blessed model" in page
     baseline = previous_blessed(config, runs[0])
