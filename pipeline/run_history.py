@@ -113,9 +113,14 @@ def list_runs(config: PipelineConfig) -> list[RunRecord]:
     return sorted((r for r in records if r.steps), key=lambda r: r.started, reverse=True)
 
 
-def find_run(config: PipelineConfig, run_id: str | None = None) -> RunRecord:
-    """The run with that id (or a unique prefix of it); the newest run without one."""
-    runs = list_runs(config)
+def find_run(
+    config: PipelineConfig, run_id: str | None = None, runs: list[RunRecord] | None = None
+) -> RunRecord:
+    """The run with that id (or a unique prefix of it); the newest run without one.
+
+    `runs`: the history when the caller has already read it.
+    """
+    runs = list_runs(config) if runs is None else runs
     if not runs:
         raise ConfigError(f"no runs in {config.metadata_path}: run `signpipe run` first")
     if run_id is None:
@@ -131,14 +136,12 @@ def find_run(config: PipelineConfig, run_id: str | None = None) -> RunRecord:
 def _record(store, context: metadata_store_pb2.Context, nodes: dict[int, str]) -> RunRecord:
     """The run of one pipeline_run context, with the steps of this pipeline's nodes."""
     components = {}
-    for execution in store.get_executions_by_context(context.id):
+    executions = []
+    for execution in sorted(store.get_executions_by_context(context.id), key=lambda e: e.id):
         node = [c.id for c in store.get_contexts_by_execution(execution.id) if c.id in nodes]
         if node:
             components[execution.id] = nodes[node[0]]
-    executions = sorted(
-        (e for e in store.get_executions_by_context(context.id) if e.id in components),
-        key=lambda e: e.id,
-    )
+            executions.append(execution)
     outputs = _outputs(store, [execution.id for execution in executions])
     steps = [
         StepRecord(

@@ -46,7 +46,8 @@ def cmd_runs(args: argparse.Namespace) -> None:
     if args.action == "show":
         _show(config, run_history.find_run(config, _one(args, 1)))
         return
-    first, second = (run_history.find_run(config, run_id) for run_id in _one(args, 2))
+    runs = run_history.list_runs(config)
+    first, second = (run_history.find_run(config, run_id, runs) for run_id in _one(args, 2))
     _compare(first, second)
 
 

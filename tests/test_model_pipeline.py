@@ -196,7 +196,7 @@ def test_a_new_model_is_compared_with_the_last_blessed_one(blessed_run, monkeypa
     monkeypatch.setattr(explanations, "population_view", lambda *args: None)
     page = Path(write_report(config)).read_text(encoding="utf-8")
     assert "Not blessed: not pushed" in page and "against the last blessed model" in page
-    baseline = previous_blessed(config, runs[0])
+    baseline = previous_blessed(runs, runs[0])
     assert baseline is not None and baseline.model_id != runs[0].model_id
     assert f"run {baseline.run_id}: eval" in page
 

@@ -12,6 +12,7 @@ from tfx.utils import path_utils
 from signpipe.components.data_validation_report.executor import REPORT_FILE
 from signpipe.components.data_validation_report.report_page import thumbnail
 from signpipe.components.tflite_exporter import variants_page
+from signpipe.explain import ExplainedModel
 from signpipe.models.model import HISTORY_FILE
 from signpipe.pipeline.eval_predictions import predict_split
 from signpipe.pipeline.run_history import RunRecord
@@ -122,9 +123,10 @@ def _evaluation(run: RunRecord, previous: RunRecord | None) -> dict:
             counts[np.ix_(order, order)], [classes[i] for i in order]
         )
         result["pairs"] = _confused_pairs(predictions, counts)
-        model_dir = path_utils.serving_model_path(model.uri)
-        result["errors"] = explanations.error_analysis(model_dir, predictions)
-        result["population"] = explanations.population_view(model_dir, predictions, examples)
+        # One load of the trained SavedModel's Keras classifier serves both sections.
+        explained = ExplainedModel(path_utils.serving_model_path(model.uri))
+        result["errors"] = explanations.error_analysis(explained, predictions)
+        result["population"] = explanations.population_view(explained, predictions, examples)
     return result
 
 

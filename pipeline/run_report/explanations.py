@@ -5,6 +5,7 @@ import base64
 import numpy as np
 from tfx.types import standard_artifacts
 
+from signpipe.explain import ExplainedModel
 from signpipe.pipeline.eval_predictions import SplitPredictions
 from signpipe.pipeline.run_report import charts
 
@@ -14,15 +15,12 @@ TRAIN_POINTS = 1000  # training images in the population view, at most
 IG_STEPS = 16
 
 
-def error_analysis(model_dir: str, predictions: SplitPredictions) -> dict:
+def error_analysis(explained: ExplainedModel, predictions: SplitPredictions) -> dict:
     """Label-error candidates, other mistakes and the least confident correct answers.
 
     Each item has its file path, label, answer and a saliency strip (image, integrated
     gradients, Grad-CAM) computed on the model the pipeline trained.
     """
-    from signpipe.explain import ExplainedModel
-
-    explained = ExplainedModel(model_dir)
     confidence = predictions.probabilities.max(axis=1)
     wrong = np.flatnonzero(predictions.predicted != predictions.labels)
     right = np.flatnonzero(predictions.predicted == predictions.labels)
@@ -43,7 +41,9 @@ def error_analysis(model_dir: str, predictions: SplitPredictions) -> dict:
     return result
 
 
-def _strips(explained, predictions: SplitPredictions, chosen: np.ndarray) -> dict[int, str]:
+def _strips(
+    explained: ExplainedModel, predictions: SplitPredictions, chosen: np.ndarray
+) -> dict[int, str]:
     from signpipe.explain import panels_png
     from signpipe.models import saliency
 
@@ -71,16 +71,14 @@ def _item(predictions: SplitPredictions, index: int, strip: str) -> dict:
 
 
 def population_view(
-    model_dir: str, predictions: SplitPredictions, train: standard_artifacts.Examples
+    explained: ExplainedModel, predictions: SplitPredictions, train: standard_artifacts.Examples
 ) -> str:
     """Eval and training images by the model's penultimate features, projected to 2-D."""
     from sklearn.manifold import TSNE
 
-    from signpipe.explain import ExplainedModel
     from signpipe.models import saliency
     from signpipe.pipeline.eval_predictions import read_split
 
-    explained = ExplainedModel(model_dir)
     train_encoded, train_labels = read_split(train, "train", predictions.classes, TRAIN_POINTS)
     encoded = list(predictions.encoded) + train_encoded
     features, probabilities = [], []

@@ -27,9 +27,9 @@ ERROR_GROUPS = {
 }
 
 
-def previous_blessed(config: PipelineConfig, run: RunRecord) -> RunRecord | None:
-    """The newest earlier run that blessed a different model than this run's."""
-    for other in list_runs(config):
+def previous_blessed(runs: list[RunRecord], run: RunRecord) -> RunRecord | None:
+    """The newest earlier run in `runs` that blessed a different model than this run's."""
+    for other in runs:
         if other.started < run.started and other.blessed and other.model_id != run.model_id:
             return other
     return None
@@ -37,8 +37,9 @@ def previous_blessed(config: PipelineConfig, run: RunRecord) -> RunRecord | None
 
 def write_report(config: PipelineConfig, run_id: str | None = None) -> str:
     """Write the report of a run (the newest by default); return its path."""
-    run = find_run(config, run_id)
-    html = render(gather(run, previous_blessed(config, run)), config)
+    runs = list_runs(config)
+    run = find_run(config, run_id, runs)
+    html = render(gather(run, previous_blessed(runs, run)), config)
     path = report_path(config, run.run_id)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     partial = f"{path}.partial"
