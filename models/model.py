@@ -14,6 +14,7 @@ from tfx_bsl.public import tfxio
 
 from signpipe.models import preprocessing
 from signpipe.models.backbones import build_backbone
+from signpipe.models.keras_tracing import skip_autograph_in_keras_libraries
 from signpipe.pipeline import progress
 from signpipe.pipeline.configs import TrainingConfig
 
@@ -22,6 +23,7 @@ HISTORY_FILE = "training_history.json"
 
 def build_classifier(options: TrainingConfig, num_classes: int) -> tf_keras.Model:
     """Backbone + global pooling + dropout + softmax as one flat functional model."""
+    skip_autograph_in_keras_libraries()  # before the model is first traced
     shape = (options.image_size, options.image_size, 3)
     backbone = build_backbone(options.backbone, options.backbone_weights, shape)
     features = tf_keras.layers.GlobalAveragePooling2D(name="head_pool")(backbone.output)
@@ -34,6 +36,7 @@ def build_classifier(options: TrainingConfig, num_classes: int) -> tf_keras.Mode
 
 def load_classifier(serving_model_dir: str) -> tf_keras.Model:
     """The trained Keras classifier (image in, probabilities out) of a SavedModel, no TFT layer."""
+    skip_autograph_in_keras_libraries()  # before the model is first traced
     loaded = tf_keras.models.load_model(serving_model_dir, compile=False)
     # The transform layer rides along as a tracked attribute; only the image graph is wanted.
     return tf_keras.Model(loaded.inputs, loaded.outputs, name=loaded.name)
@@ -57,7 +60,7 @@ def set_backbone_trainable(
     return unfrozen
 
 
-def _augmenter(options: TrainingConfig) -> tf_keras.Sequential:
+def augmenter(options: TrainingConfig) -> tf_keras.Sequential:
     """Random zoom/crop, shift, small rotation, brightness and contrast (training only)."""
     layers = [
         tf_keras.layers.RandomZoom(0.15, seed=options.seed),
@@ -87,6 +90,9 @@ def _dataset(
     )
     transform = tft_output.transform_features_layer()
 
+    # No tensor-dependent Python control flow here: AutoGraph would only re-transpile TFT's
+    # and Keras's code on each trace.
+    @tf.autograph.experimental.do_not_convert
     def _to_pair(features):
         transformed = transform(features)
         return transformed[preprocessing.IMAGE_FEATURE], transformed[preprocessing.LABEL_FEATURE]
@@ -94,9 +100,11 @@ def _dataset(
     # Decoding is the expensive part, so it happens once and the decoded batches are kept.
     dataset = raw.map(_to_pair, num_parallel_calls=tf.data.AUTOTUNE).cache()
     if training:
-        augment = _augmenter(options)
+        augment = augmenter(options)
         dataset = dataset.map(
-            lambda images, labels: (augment(images, training=True), labels),
+            tf.autograph.experimental.do_not_convert(
+                lambda images, labels: (augment(images, training=True), labels)
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     return dataset.prefetch(tf.data.AUTOTUNE)
@@ -246,8 +254,13 @@ def run_fn(fn_args: FnArgs) -> None:
     history["finetune_unfrozen_layers"] = unfrozen
     history["options"] = dataclasses.asdict(options)
 
+    # Without Keras's per-layer traces: the signatures are what serving and TFMA call, and
+    # load_classifier rebuilds the model from its config (all built-in layers).
     model.save(
-        fn_args.serving_model_dir, save_format="tf", signatures=_signatures(model, tft_output)
+        fn_args.serving_model_dir,
+        save_format="tf",
+        signatures=_signatures(model, tft_output),
+        save_traces=False,
     )
     for folder in (fn_args.serving_model_dir, fn_args.model_run_dir):
         with tf.io.gfile.GFile(os.path.join(folder, HISTORY_FILE), "w") as handle:
