@@ -31,6 +31,9 @@ def eval_config(evaluation: EvaluationConfig | None) -> tfma.EvalConfig:
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
+                # Named, so TFMA loads the SavedModel's signatures only: left empty, it loads
+                # the whole Keras model once to find out, and again to evaluate it.
+                model_type=tfma.TF_GENERIC,
                 signature_name="serving_default",
                 preprocessing_function_names=["transform_features"],
                 label_key=LABEL_FEATURE,
