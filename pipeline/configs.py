@@ -88,6 +88,9 @@ class TFLiteConfig:
     variants: list[str] = dataclasses.field(default_factory=lambda: list(TFLITE_VARIANTS))
     representative_images: int = 200  # training images that calibrate int8 activations
     qat_epochs: int = 2  # quantization-aware fine-tune of the trained model
+    # Training images drawn (seeded) for that fine-tune: fake-quantized training runs at a
+    # few images/s on 2 cores, so it takes a sample, not the whole split.
+    qat_images: int = 512
     qat_learning_rate: float = 1e-5
     max_accuracy_drop: float = 0.01  # against the float SavedModel on the test split
     latency_runs: int = 50  # timed batch-1 invocations per variant, after warm-up
@@ -208,8 +211,12 @@ class PipelineConfig:
             raise ConfigError(
                 f"tflite.variants {unknown_variants} unknown; choose from {TFLITE_VARIANTS}"
             )
-        if self.tflite.representative_images < 1 or self.tflite.latency_runs < 1:
-            raise ConfigError("tflite.representative_images and tflite.latency_runs must be >= 1")
+        tflite = self.tflite
+        if min(tflite.representative_images, tflite.latency_runs, tflite.qat_images) < 1:
+            raise ConfigError(
+                "tflite.representative_images, tflite.latency_runs and tflite.qat_images "
+                "must be >= 1"
+            )
         _check_serving(self.serving)
         if self.validation.max_class_imbalance < 1:
             raise ConfigError("validation.max_class_imbalance must be at least 1")

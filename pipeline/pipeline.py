@@ -187,6 +187,7 @@ def model_components(
                 variants=parameters.tflite_variants,
                 representative_images=tflite.representative_images,
                 qat_epochs=tflite.qat_epochs,
+                qat_images=tflite.qat_images,
                 qat_learning_rate=tflite.qat_learning_rate,
                 batch_size=config.training.batch_size,
                 max_accuracy_drop=tflite.max_accuracy_drop,

@@ -227,10 +227,10 @@ def test_a_variant_that_fails_leaves_the_others_and_nothing_unblessed_is_pushed(
 ):
     real_convert = converters.convert
 
-    def convert(model, variant, representative_images=None):
+    def convert(saved_model_dir, variant, representative_images=None):
         if variant == "int8":
             raise converters.ConversionError("int8: no integer kernel for op(s) FAKE_OP")
-        return real_convert(model, variant, representative_images)
+        return real_convert(saved_model_dir, variant, representative_images)
 
     monkeypatch.setattr(converters, "convert", convert)
     output = TFLiteModels()

@@ -46,7 +46,8 @@ def _write(tmp_path, name: str, content: bytes) -> str:
 
 @pytest.mark.parametrize("variant", ["float32", "dynamic_range", "float16", "int8"])
 def test_post_training_variants_load_and_classify(variant, classifier, images, tmp_path):
-    content = converters.convert(classifier, variant, lambda: iter(images))
+    with converters.saved_signature(classifier) as saved:
+        content = converters.convert(saved, variant, lambda: iter(images))
     model = TFLiteClassifier(_write(tmp_path, variant, content))
     assert model.image_size == SIZE
     probabilities = model.probabilities(images[:3])
@@ -74,13 +75,14 @@ def test_a_model_with_no_integer_kernel_fails_that_variant_only(images, tmp_path
     x = tf_keras.layers.Lambda(tf.math.sin)(x)  # TFLite has SIN in float only
     x = tf_keras.layers.GlobalAveragePooling2D()(x)
     model = tf_keras.Model(inputs, tf_keras.layers.Dense(CLASSES, activation="softmax")(x))
-    float_model = converters.convert(model, "float32")
+    with converters.saved_signature(model) as saved:
+        float_model = converters.convert(saved, "float32")
+        with pytest.raises(converters.ConversionError, match="SIN"):
+            converters.convert(saved, "int8", lambda: iter(images))
     assert TFLiteClassifier(_write(tmp_path, "f", float_model)).probabilities(images).shape == (
         len(images),
         CLASSES,
     )
-    with pytest.raises(converters.ConversionError, match="SIN"):
-        converters.convert(model, "int8", lambda: iter(images))
 
 
 def test_the_gate_blesses_within_the_bound_only():

@@ -21,6 +21,7 @@ class TFLiteExporterSpec(ComponentSpec):
         executor.VARIANTS_KEY: ExecutionParameter(type=str),  # comma-separated
         executor.REPRESENTATIVE_IMAGES_KEY: ExecutionParameter(type=int),
         executor.QAT_EPOCHS_KEY: ExecutionParameter(type=int),
+        executor.QAT_IMAGES_KEY: ExecutionParameter(type=int),
         executor.QAT_LEARNING_RATE_KEY: ExecutionParameter(type=float),
         executor.BATCH_SIZE_KEY: ExecutionParameter(type=int),
         executor.MAX_ACCURACY_DROP_KEY: ExecutionParameter(type=float),
@@ -57,6 +58,7 @@ class TFLiteExporter(base_component.BaseComponent):
         variants: str | RuntimeParameter,
         representative_images: int = 200,
         qat_epochs: int = 2,
+        qat_images: int = 512,
         qat_learning_rate: float = 1e-5,
         batch_size: int = 32,
         max_accuracy_drop: float = 0.01,
@@ -76,6 +78,7 @@ class TFLiteExporter(base_component.BaseComponent):
                 variants=variants,
                 representative_images=int(representative_images),
                 qat_epochs=int(qat_epochs),
+                qat_images=int(qat_images),
                 qat_learning_rate=float(qat_learning_rate),
                 batch_size=int(batch_size),
                 max_accuracy_drop=float(max_accuracy_drop),

@@ -1,8 +1,9 @@
 """Keras classifier -> TFLite flatbuffers: float32, dynamic range, float16 and full int8."""
 
+import contextlib
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -20,8 +21,12 @@ class ConversionError(SignpipeError):
     """A variant could not be converted; the message names the op when TFLite does."""
 
 
-def _saved_signature(model: tf_keras.Model, folder: str) -> None:
-    """Save the model with one batch-1 signature: `image` in, `probabilities` out."""
+def _save_signature(model: tf_keras.Model, folder: str) -> None:
+    """Save the model's one batch-1 signature: `image` in, `probabilities` out.
+
+    Only the variables and this function are saved: saving the Keras model itself traces
+    every layer's call for Keras metadata no converter reads (minutes for Lite0 on 2 cores).
+    """
     height, width, channels = model.input_shape[1:]
 
     @tf.function(
@@ -30,39 +35,49 @@ def _saved_signature(model: tf_keras.Model, folder: str) -> None:
     def classify_image(image):
         return {OUTPUT: model(image, training=False)}
 
-    tf.saved_model.save(model, folder, signatures={SIGNATURE: classify_image})
+    holder = tf.Module()
+    holder.variables_to_save = list(model.variables)
+    tf.saved_model.save(holder, folder, signatures={SIGNATURE: classify_image})
+
+
+@contextlib.contextmanager
+def saved_signature(model: tf_keras.Model) -> Iterator[str]:
+    """A temporary SavedModel of the model's signature, to convert into several variants."""
+    with tempfile.TemporaryDirectory(prefix="signpipe-tflite-") as folder:
+        _save_signature(model, folder)
+        yield folder
 
 
 def convert(
-    model: tf_keras.Model,
+    saved_model_dir: str,
     variant: str,
     representative_images: Callable[[], Iterable[np.ndarray]] | None = None,
 ) -> bytes:
-    """One TFLite flatbuffer; int8 needs representative images ([H, W, 3], 0-255)."""
-    with tempfile.TemporaryDirectory(prefix="signpipe-tflite-") as folder:
-        _saved_signature(model, folder)
-        converter = tf.lite.TFLiteConverter.from_saved_model(folder, signature_keys=[SIGNATURE])
-        if variant in ("dynamic_range", "float16", "int8", "qat_int8"):
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if variant == "float16":
-            converter.target_spec.supported_types = [tf.float16]
-        if variant in ("int8", "qat_int8"):
-            if representative_images is None:
-                raise ValueError(f"variant {variant} needs representative images")
+    """One TFLite flatbuffer from a `saved_signature`; int8 needs images ([H, W, 3], 0-255)."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        saved_model_dir, signature_keys=[SIGNATURE]
+    )
+    if variant in ("dynamic_range", "float16", "int8", "qat_int8"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if variant in ("int8", "qat_int8"):
+        if representative_images is None:
+            raise ValueError(f"variant {variant} needs representative images")
 
-            def calibration():
-                for image in representative_images():
-                    yield {INPUT: image[np.newaxis].astype(np.float32)}
+        def calibration():
+            for image in representative_images():
+                yield {INPUT: image[np.newaxis].astype(np.float32)}
 
-            converter.representative_dataset = calibration
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            # Raw pixels in (uint8, scale 1) and a quantized score out: nothing to do on the phone.
-            converter.inference_input_type = tf.uint8
-            converter.inference_output_type = tf.uint8
-        try:
-            content = converter.convert()
-        except Exception as err:  # the converter raises ConverterError, RuntimeError, ...
-            raise ConversionError(_explain(variant, err)) from err
+        converter.representative_dataset = calibration
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        # Raw pixels in (uint8, scale 1) and a quantized score out: nothing to do on the phone.
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    try:
+        content = converter.convert()
+    except Exception as err:  # the converter raises ConverterError, RuntimeError, ...
+        raise ConversionError(_explain(variant, err)) from err
     if variant in ("int8", "qat_int8"):
         # The converter leaves an op without an integer kernel in float instead of failing.
         in_float = sorted(set(float_ops(content)))

@@ -21,11 +21,11 @@ from signpipe.models.model import load_classifier
 from signpipe.models.preprocessing import class_labels
 from signpipe.pipeline import progress
 from signpipe.pipeline.configs import TFLITE_VARIANTS
-from signpipe.pipeline.eval_predictions import serving_probabilities
 
 VARIANTS_KEY = "variants"
 REPRESENTATIVE_IMAGES_KEY = "representative_images"
 QAT_EPOCHS_KEY = "qat_epochs"
+QAT_IMAGES_KEY = "qat_images"
 QAT_LEARNING_RATE_KEY = "qat_learning_rate"
 BATCH_SIZE_KEY = "batch_size"
 MAX_ACCURACY_DROP_KEY = "max_accuracy_drop"
@@ -70,12 +70,14 @@ class Executor(base_executor.BaseExecutor):
 
         splits = json.loads(examples.split_names)
         split = "test" if "test" in splits else "eval"
-        serialized, images, truth = load_split(examples, split, tft_output)
-        reference = serving_probabilities(serving_dir, list(serialized)).argmax(axis=1)
+        _, images, truth = load_split(examples, split, tft_output)
         _, calibration, _ = load_split(
             examples, "train", tft_output, exec_properties[REPRESENTATIVE_IMAGES_KEY]
         )
+        # The images went through the transform graph already, so the classifier's answers
+        # are the SavedModel's serving answers, without loading the SavedModel a second time.
         classifier = load_classifier(serving_dir)
+        reference = classifier.predict(images, batch_size=32, verbose=0).argmax(axis=1)
         report = {
             "split": split,
             "images": len(truth),
@@ -84,51 +86,82 @@ class Executor(base_executor.BaseExecutor):
             "representative_images": len(calibration),
             "variants": {},
         }
-        for number, variant in enumerate(variants, start=1):
-            progress.report("TFLiteExporter", f"{variant} ({number}/{len(variants)}): converting")
-            try:
-                source = classifier
-                if variant == "qat_int8":
-                    source = qat.quantization_aware_fine_tune(
+        with converters.saved_signature(classifier) as float_model:
+            for number, variant in enumerate(variants, start=1):
+                progress.report(
+                    "TFLiteExporter", f"{variant} ({number}/{len(variants)}): converting"
+                )
+                try:
+                    content = self._convert(
+                        variant,
+                        float_model,
                         classifier,
-                        split_dataset(
-                            examples, "train", tft_output, exec_properties[BATCH_SIZE_KEY]
-                        ),
+                        examples,
+                        tft_output,
                         calibration,
-                        epochs=exec_properties[QAT_EPOCHS_KEY],
-                        learning_rate=exec_properties[QAT_LEARNING_RATE_KEY],
+                        exec_properties,
                     )
-                content = converters.convert(source, variant, lambda: iter(calibration))
-            except converters.ConversionError as err:
-                _log.warning("TFLite variant failed: %s", err)
-                progress.report("TFLiteExporter", f"{variant}: failed ({err})", milestone=True)
-                report["variants"][variant] = {
-                    "status": "failed",
-                    "blessed": False,
-                    "why": str(err),
-                }
-                continue
-            path = os.path.join(output.uri, f"{variant}.tflite")
-            with fileio.open(path, "wb") as handle:
-                handle.write(content)
-            report["variants"][variant] = self._judge(
-                measure.measure(path, images, truth, reference, exec_properties[LATENCY_RUNS_KEY]),
-                report["saved_model_accuracy"],
-                exec_properties[MAX_ACCURACY_DROP_KEY],
-                float_ops=len(converters.float_ops(content)),
-            )
-            result = report["variants"][variant]
-            verdict = "blessed" if result["blessed"] else "not blessed"
-            progress.report(
-                "TFLiteExporter",
-                f"{variant} ({number}/{len(variants)}): top-1 {result['accuracy']:.1%}, "
-                f"{result['size_bytes'] / 1024:,.0f} KB, {verdict}",
-                milestone=True,
-            )
+                except converters.ConversionError as err:
+                    _log.warning("TFLite variant failed: %s", err)
+                    progress.report("TFLiteExporter", f"{variant}: failed ({err})", milestone=True)
+                    report["variants"][variant] = {
+                        "status": "failed",
+                        "blessed": False,
+                        "why": str(err),
+                    }
+                    continue
+                path = os.path.join(output.uri, f"{variant}.tflite")
+                with fileio.open(path, "wb") as handle:
+                    handle.write(content)
+                report["variants"][variant] = self._judge(
+                    measure.measure(
+                        path, images, truth, reference, exec_properties[LATENCY_RUNS_KEY]
+                    ),
+                    report["saved_model_accuracy"],
+                    exec_properties[MAX_ACCURACY_DROP_KEY],
+                    float_ops=len(converters.float_ops(content)),
+                )
+                result = report["variants"][variant]
+                verdict = "blessed" if result["blessed"] else "not blessed"
+                progress.report(
+                    "TFLiteExporter",
+                    f"{variant} ({number}/{len(variants)}): top-1 {result['accuracy']:.1%}, "
+                    f"{result['size_bytes'] / 1024:,.0f} KB, {verdict}",
+                    milestone=True,
+                )
         with fileio.open(os.path.join(output.uri, LABELS_FILE), "w") as handle:
             handle.write("".join(f"{label}\n" for label in labels))
         report["pushed_to"] = self._push(input_dict, output.uri, report, exec_properties)
         self._write_report(output, report)
+
+    @staticmethod
+    def _convert(
+        variant: str,
+        float_model: str,
+        classifier,
+        examples: Artifact,
+        tft_output: tft.TFTransformOutput,
+        calibration: np.ndarray,
+        exec_properties: dict[str, Any],
+    ) -> bytes:
+        """One variant's flatbuffer: from the shared float SavedModel, or after QAT."""
+        if variant != "qat_int8":
+            return converters.convert(float_model, variant, lambda: iter(calibration))
+        aware = qat.quantization_aware_fine_tune(
+            classifier,
+            split_dataset(
+                examples,
+                "train",
+                tft_output,
+                exec_properties[BATCH_SIZE_KEY],
+                sample=exec_properties[QAT_IMAGES_KEY],
+            ),
+            calibration,
+            epochs=exec_properties[QAT_EPOCHS_KEY],
+            learning_rate=exec_properties[QAT_LEARNING_RATE_KEY],
+        )
+        with converters.saved_signature(aware) as aware_model:
+            return converters.convert(aware_model, variant, lambda: iter(calibration))
 
     @staticmethod
     def _judge(metrics: dict, reference_accuracy: float, max_drop: float, **extra) -> dict:

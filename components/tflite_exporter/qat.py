@@ -11,6 +11,7 @@ from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer
 )
 
 from signpipe.components.tflite_exporter.converters import ConversionError
+from signpipe.models.keras_tracing import skip_autograph_in_keras_libraries
 
 _quantize = tfmot.quantization.keras
 
@@ -97,6 +98,7 @@ def _seed_ranges(aware: tf_keras.Model, model: tf_keras.Model, images: np.ndarra
 
 def quantization_aware_model(model: tf_keras.Model, calibration: np.ndarray) -> tf_keras.Model:
     """A fake-quantized copy of the model with its weights; BatchNorm stays in inference mode."""
+    skip_autograph_in_keras_libraries()  # before the quantized model is first traced
     for layer in model.layers:
         # QuantizeWrapper makes wrapped kernels trainable whatever the flag; BatchNorm must stay
         # frozen (inference mode), as in the Trainer, or small batches wreck its statistics.
