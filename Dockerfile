@@ -17,7 +17,7 @@ WORKDIR /opt/signpipe
 RUN pip install uv==0.13.9
 # Dependencies first, so code changes do not invalidate the 3 GB dependency layer.
 COPY requirements/lock.txt requirements/lock.txt
-RUN uv pip install --system --no-cache -r requirements/lock.txt
+RUN uv pip install --system --no-cache --compile-bytecode -r requirements/lock.txt
 COPY setup.py pyproject.toml README.md ./
 COPY signpipe signpipe
 COPY pipeline pipeline

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${SIGNPIPE_VENV:-.venv}"
 stamp="$venv/.signpipe-lock-sha256"
-want="$(cat requirements/lock.txt setup.py | sha256sum | cut -d' ' -f1)"
+# The stamp covers this script too: a changed install step rebuilds the venv once.
+want="$(cat requirements/lock.txt setup.py scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)"
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -49,7 +50,10 @@ rm -rf "$venv"
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip uv
 # The lock pins every package, so the installer never resolves (pip alone backtracks for >10 min).
-"$venv/bin/uv" pip install --quiet --python "$venv/bin/python" -r requirements/lock.txt
+# Bytecode is compiled now, once: otherwise every process where PYTHONDONTWRITEBYTECODE is set
+# (or the venv is read-only) compiles TensorFlow, TFX and Beam from source as it imports them.
+"$venv/bin/uv" pip install --quiet --compile-bytecode --python "$venv/bin/python" \
+  -r requirements/lock.txt
 "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --no-deps -e .
 echo "$want" > "$stamp"
 echo "bootstrap: $venv is ready"

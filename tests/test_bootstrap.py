@@ -50,7 +50,9 @@ def test_an_up_to_date_venv_is_left_alone(tmp_path):
     (venv / "bin").mkdir(parents=True)
     os.symlink(sys.executable, venv / "bin" / "python")
     digest = hashlib.sha256(
-        (REPO / "requirements" / "lock.txt").read_bytes() + (REPO / "setup.py").read_bytes()
+        (REPO / "requirements" / "lock.txt").read_bytes()
+        + (REPO / "setup.py").read_bytes()
+        + SCRIPT.read_bytes()
     ).hexdigest()
     (venv / ".signpipe-lock-sha256").write_text(digest + "\n")
     env = {"PATH": str(_tool_dir(tmp_path)), "HOME": str(tmp_path), "SIGNPIPE_VENV": str(venv)}
