@@ -6,6 +6,7 @@ import math
 import os
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras
@@ -77,7 +78,10 @@ def augmenter(options: TrainingConfig) -> tf_keras.Sequential:
 def _dataset(
     fn_args: FnArgs, tft_output: tft.TFTransformOutput, files: list[str], options, training: bool
 ) -> tf.data.Dataset:
-    """Raw examples -> transform graph (decode, resize, label index) -> cached (image, label)."""
+    """Raw examples -> transform graph (decode, resize, label index) -> cached (image, label).
+
+    Training batches are shuffled once (the cache keeps that order) and not augmented here.
+    """
     raw = fn_args.data_accessor.tf_dataset_factory(
         files,
         tfxio.TensorFlowDatasetOptions(
@@ -98,16 +102,36 @@ def _dataset(
         return transformed[preprocessing.IMAGE_FEATURE], transformed[preprocessing.LABEL_FEATURE]
 
     # Decoding is the expensive part, so it happens once and the decoded batches are kept.
-    dataset = raw.map(_to_pair, num_parallel_calls=tf.data.AUTOTUNE).cache()
-    if training:
-        augment = augmenter(options)
-        dataset = dataset.map(
-            tf.autograph.experimental.do_not_convert(
-                lambda images, labels: (augment(images, training=True), labels)
-            ),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return raw.map(_to_pair, num_parallel_calls=tf.data.AUTOTUNE).cache()
+
+
+def _augmented(dataset: tf.data.Dataset, options: TrainingConfig) -> tf.data.Dataset:
+    """Image batches through `augmenter`, freshly drawn every epoch."""
+    augment = augmenter(options)
+    return dataset.map(
+        tf.autograph.experimental.do_not_convert(
+            lambda images, labels: (augment(images, training=True), labels)
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def pooled_features(
+    model: tf_keras.Model, dataset: tf.data.Dataset, batch_size: int
+) -> tf.data.Dataset:
+    """(pooled features of the frozen backbone, label) batches, computed once."""
+    extractor = tf_keras.Model(model.input, model.get_layer("head_pool").output)
+    features = extractor.predict(dataset.map(lambda images, _: images), verbose=0)
+    labels = np.concatenate([labels.numpy() for _, labels in dataset])
+    return tf.data.Dataset.from_tensor_slices((features, labels)).batch(batch_size)
+
+
+def head_on_features(model: tf_keras.Model) -> tf_keras.Model:
+    """The classifier's dropout and softmax on pooled features (the same layers, shared)."""
+    pool = model.get_layer("head_pool")
+    features = tf_keras.Input(pool.output_shape[1:], name="pooled_features")
+    outputs = model.get_layer("head_softmax")(model.get_layer("head_dropout")(features))
+    return tf_keras.Model(features, outputs, name="head")
 
 
 class _EpochProgress(tf_keras.callbacks.Callback):
@@ -217,8 +241,9 @@ def run_fn(fn_args: FnArgs) -> None:
     tf_keras.utils.set_random_seed(options.seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     num_classes = len(tft_output.vocabulary_by_name(preprocessing.LABEL_VOCABULARY))
-    train = _dataset(fn_args, tft_output, fn_args.train_files, options, training=True)
+    images = _dataset(fn_args, tft_output, fn_args.train_files, options, training=True)
     evaluate = _dataset(fn_args, tft_output, fn_args.eval_files, options, training=False)
+    train = _augmented(images, options).prefetch(tf.data.AUTOTUNE)
     model = build_classifier(options, num_classes)
     log_dir = os.path.join(fn_args.model_run_dir, "tensorboard")
 
@@ -226,11 +251,19 @@ def run_fn(fn_args: FnArgs) -> None:
     # its BatchNorm must learn statistics (frozen, it would keep mean 0 / variance 1).
     from_scratch = options.backbone_weights == "none"
     set_backbone_trainable(model, 1.0 if from_scratch else 0.0, train_batch_norm=from_scratch)
+    if from_scratch or options.head_augmentation or options.head_epochs <= 0:
+        head_phase = (model, train, evaluate)
+    else:
+        # A frozen backbone gives each image the same features every epoch: compute them once
+        # and train the head alone, instead of running the backbone on every batch.
+        head_phase = (
+            head_on_features(model),
+            pooled_features(model, images, options.batch_size),
+            pooled_features(model, evaluate, options.batch_size),
+        )
     history: dict[str, Any] = {
         "head": _fit_phase(
-            model,
-            train,
-            evaluate,
+            *head_phase,
             options.head_epochs,
             options.head_learning_rate,
             options,

@@ -63,6 +63,9 @@ class TrainingConfig:
     image_size: int = 224
     batch_size: int = 32
     head_epochs: int = 5  # phase 1: backbone frozen, only the head trains
+    # False: phase 1 trains the head on the frozen backbone's features of each image, computed
+    # once; True: on augmented images, running the backbone on every batch of every epoch.
+    head_augmentation: bool = False
     finetune_epochs: int = 5  # phase 2: the top of the backbone trains too
     head_learning_rate: float = 1e-3
     finetune_learning_rate: float = 1e-4
@@ -90,7 +93,7 @@ class TFLiteConfig:
     qat_epochs: int = 2  # quantization-aware fine-tune of the trained model
     # Training images drawn (seeded) for that fine-tune: fake-quantized training runs at a
     # few images/s on 2 cores, so it takes a sample, not the whole split.
-    qat_images: int = 512
+    qat_images: int = 256
     qat_learning_rate: float = 1e-5
     max_accuracy_drop: float = 0.01  # against the float SavedModel on the test split
     latency_runs: int = 50  # timed batch-1 invocations per variant, after warm-up

@@ -9,7 +9,12 @@ import tf_keras
 from PIL import Image
 
 from signpipe.errors import ConfigError
-from signpipe.models.model import build_classifier, set_backbone_trainable
+from signpipe.models.model import (
+    build_classifier,
+    head_on_features,
+    pooled_features,
+    set_backbone_trainable,
+)
 from signpipe.models.preprocessing import decode_and_resize
 from signpipe.pipeline.configs import TrainingConfig, load_config
 
@@ -72,3 +77,22 @@ def test_decode_keeps_aspect_by_padding_and_makes_three_channels():
     np.testing.assert_allclose(images[1, 32, 32], [90, 90, 90], atol=1)
     np.testing.assert_allclose(images[2, 20, 20], [0, 0, 250], atol=1)
     np.testing.assert_allclose(images[3], images[0], atol=1)
+
+
+def test_the_head_trained_on_cached_features_is_the_classifiers_head():
+    tf_keras.utils.set_random_seed(0)
+    model = build_classifier(TrainingConfig(backbone_weights="none", image_size=96), 3)
+    set_backbone_trainable(model, 0.0)
+    images = np.random.default_rng(0).uniform(0, 255, (10, 96, 96, 3)).astype(np.float32)
+    labels = np.arange(10) % 3
+    batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
+    features = pooled_features(model, batches, batch_size=4)
+    assert [len(y) for _, y in features] == [4, 4, 2]  # every image, once, labels kept
+    np.testing.assert_array_equal(np.concatenate([y for _, y in features]), labels)
+    before = model.get_layer("head_softmax").get_weights()[0].copy()
+    head = head_on_features(model)
+    head.compile(tf_keras.optimizers.Adam(0.1), "sparse_categorical_crossentropy")
+    head.fit(features, epochs=2, verbose=0)
+    assert not np.allclose(model.get_layer("head_softmax").get_weights()[0], before)
+    cached = np.concatenate([head(x, training=False).numpy() for x, _ in features])
+    np.testing.assert_allclose(cached, model(images, training=False).numpy(), atol=1e-5)
