@@ -58,7 +58,7 @@ class TFLiteExporter(base_component.BaseComponent):
         variants: str | RuntimeParameter,
         representative_images: int = 200,
         qat_epochs: int = 2,
-        qat_images: int = 512,
+        qat_images: int = 256,
         qat_learning_rate: float = 1e-5,
         batch_size: int = 32,
         max_accuracy_drop: float = 0.01,
