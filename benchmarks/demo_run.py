@@ -1,0 +1,62 @@
+"""Time what a newcomer's `make demo` does after set-up: `signpipe run` in a fresh home.
+
+    python benchmarks/demo_run.py --out benchmarks/results/demo_run.json
+
+Runs the CLI as a subprocess (imports, demo data, every step, the run report), then reads
+each step's seconds from ML Metadata. Nothing else should run on the machine meanwhile.
+"""
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmark_setup import write_result
+
+import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+
+SIGNPIPE = Path(sys.executable).with_name("signpipe")
+
+
+def main() -> None:
+    """Run the demo once in a fresh home and write the wall time and step times."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="JSON path under benchmarks/results/")
+    args = parser.parse_args()
+
+    from signpipe.pipeline.configs import load_config
+    from signpipe.pipeline.run_results import component_executions
+
+    with tempfile.TemporaryDirectory(prefix="signpipe-demo-") as home:
+        started = time.perf_counter()
+        output = subprocess.run(
+            [str(SIGNPIPE), "run", "--home", home], capture_output=True, text=True, check=True
+        ).stdout
+        wall = time.perf_counter() - started
+        steps = {
+            execution.component: round(execution.seconds, 1)
+            for execution in component_executions(load_config(None, home=home))
+        }
+    accuracy = dict(re.findall(r"\b(eval|test) accuracy: ([\d.]+%)", output))
+    write_result(
+        args.out,
+        {
+            "command": "signpipe run (generated demo data, default configuration)",
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "wall_s": round(wall, 1),
+            "steps_s": steps,
+            "steps_total_s": round(sum(steps.values()), 1),
+            "outside_steps_s": round(wall - sum(steps.values()), 1),
+            "accuracy": accuracy,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""Train the Trainer's model with plain tf_keras, no TFX: the baseline for the pipeline's cost.
+
+Same images, split, model, augmentation, phases, epochs and hyper-parameters as the pipeline
+(ExampleGen's checks, de-duplication and split functions; the Trainer's model functions).
+Writes JSON with the seconds per step, the wall time (imports apart), eval/test accuracy and
+training images/s (train images x epochs run / head + finetune seconds, eval passes included).
+
+    python benchmarks/plain_keras.py [--data-root ../shared/datasets/asl_massey]
+        [--group-regex '^(hand\\d+)_' | ''] [--set training.head_epochs=3 ...] --out FILE.json
+"""
+
+import argparse
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import platform
+import re
+import resource
+import time
+from collections import Counter, defaultdict
+from typing import TYPE_CHECKING
+
+from benchmark_setup import DEFAULT_DATA, benchmark_config, write_result
+
+import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from signpipe.pipeline.configs import DataConfig, TrainingConfig
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    import tf_keras
+
+Split = list[tuple[str, bytes]]  # (label, bytes tf.io.decode_image reads) per image
+
+
+def scan_images(root: str, data: DataConfig) -> tuple[dict[str, Split], dict[str, int], list]:
+    """The images of each split, assigned by ExampleGen's own split functions; counts; labels.
+
+    A plain script has no quarantine: the benchmark data sets hold no unreadable file. Exact
+    copies within a class are dropped as ExampleGen drops them (the first path is kept).
+    """
+    from signpipe.components.image_folder_example_gen import folder_layout
+    from signpipe.components.image_folder_example_gen import split_assignment as sa
+    from signpipe.components.image_folder_example_gen.component import split_output_config
+
+    level, seed = data.group_folder_level, data.split_seed or "signpipe"
+    regex = re.compile(data.group_regex) if data.group_regex else None
+    splits = split_output_config(data.split_ratios).split_config.splits
+    names, weights = [s.name for s in splits], [s.hash_buckets for s in splits]
+    depth = folder_layout.file_depth(level)
+    unique, files = {}, 0  # content sha256 -> (label, group, bytes)
+    for path in sorted(glob.glob(os.path.join(root, *["*"] * depth))):
+        files += 1
+        relative = folder_layout.relative_path(root, path)
+        with open(path, "rb") as handle:
+            content = handle.read()
+        key = hashlib.sha256(content).hexdigest()
+        label = folder_layout.label_of(relative)
+        unique.setdefault(key, (label, sa.group_key(relative, regex, level), content))
+    if regex is not None or level is not None:
+        sizes = Counter(group for _, group, _ in unique.values())
+        groups = sa.group_assignment(sizes, names, weights, seed, data.pinned_groups)
+        split_of = {key: groups[group] for key, (_, group, _) in unique.items()}
+    else:
+        by_label = defaultdict(list)
+        for key, (label, _, _) in unique.items():
+            by_label[label].append(key)
+        quotas = sa.allocate_quotas({k: len(v) for k, v in by_label.items()}, weights, seed)
+        split_of = {}
+        for label, keys in by_label.items():
+            split_of.update(sa.stratified_assignment(keys, names, quotas[label], seed))
+    per_split: dict[str, Split] = {name: [] for name in names}
+    for key, (label, _, content) in sorted(unique.items()):
+        per_split[split_of[key]].append((label, content))
+    counts = {"files": files, "duplicates_dropped": files - len(unique)}
+    return per_split, counts, sorted({label for label, _, _ in unique.values()})
+
+
+def cached_dataset(
+    images: Split, labels: list[str], options: TrainingConfig, training: bool
+) -> "tf.data.Dataset":
+    """Batches of (decoded image, label index), decoded once and cached; augmented if training."""
+    import tensorflow as tf
+
+    from signpipe.models.model import augmenter
+    from signpipe.models.preprocessing import decode_and_resize
+
+    encoded = [image for _, image in images]
+    indices = [labels.index(label) for label, _ in images]
+    dataset = tf.data.Dataset.from_tensor_slices((encoded, tf.constant(indices, tf.int64)))
+    if training:  # the Trainer shuffles before its cache, so once: every epoch replays it
+        dataset = dataset.shuffle(len(images), seed=options.seed)
+    cached = (
+        dataset.batch(options.batch_size)
+        .map(
+            lambda data, label: (decode_and_resize(data, options.image_size), label),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        .cache()
+    )
+    for _ in cached:  # fill the cache now, so decoding is timed on its own
+        pass
+    if not training:
+        return cached.prefetch(tf.data.AUTOTUNE)
+    augment = augmenter(options)
+    return cached.map(
+        lambda image, label: (augment(image, training=True), label),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    ).prefetch(tf.data.AUTOTUNE)
+
+
+def fit_phase(
+    model: "tf_keras.Model", data: dict[str, "tf.data.Dataset"], phase: str, options: TrainingConfig
+) -> int:
+    """Compile and fit one phase (head, finetune) as the Trainer's _fit_phase; the epochs run."""
+    import tf_keras
+
+    epochs = getattr(options, f"{phase}_epochs")
+    if epochs <= 0:
+        return 0
+    model.compile(
+        optimizer=tf_keras.optimizers.Adam(getattr(options, f"{phase}_learning_rate")),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    stop = tf_keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=options.early_stopping_patience, restore_best_weights=True
+    )
+    history = model.fit(
+        data["train"], validation_data=data["eval"], epochs=epochs, verbose=2, callbacks=[stop]
+    )
+    return len(history.history["loss"])
+
+
+def main() -> None:
+    """Scan, decode, train both phases, evaluate, and write the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", default=str(DEFAULT_DATA))
+    parser.add_argument("--group-regex", default=r"^(hand\d+)_", help="'' for a random split")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, e.g. training.head_epochs=3 (JSON values)",
+    )
+    parser.add_argument("--out", required=True, help="JSON path under benchmarks/results/")
+    args = parser.parse_args()
+
+    import_started = time.perf_counter()
+    import tf_keras
+
+    from signpipe.models.model import build_classifier, set_backbone_trainable
+
+    import_seconds = time.perf_counter() - import_started
+    started = clock = time.perf_counter()
+    seconds = {}
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        seconds[step] = round(time.perf_counter() - clock, 2)
+        clock = time.perf_counter()
+
+    overrides = {key: json.loads(value) for key, value in (s.split("=", 1) for s in args.set)}
+    config = benchmark_config("", args.data_root, args.group_regex, **overrides)
+    options = config.training
+    per_split, counts, labels = scan_images(config.data_root.rstrip("/"), config.data)
+    empty = [name for name, images in per_split.items() if not images]
+    if empty:  # ImageFolderExampleGen stops here too
+        raise SystemExit(f"split(s) {empty} received no image: {counts}")
+    lap("scan_check_split")
+    tf_keras.utils.set_random_seed(options.seed)
+    data = {
+        name: cached_dataset(images, labels, options, training=name == "train")
+        for name, images in per_split.items()
+    }
+    lap("decode_cache")
+    model = build_classifier(options, len(labels))
+    lap("build_model")
+    from_scratch = options.backbone_weights == "none"  # then all of it trains, BatchNorm too
+    epochs = {}
+    for phase, fraction in (("head", 0.0), ("finetune", options.finetune_fraction)):
+        set_backbone_trainable(model, 1.0 if from_scratch else fraction, from_scratch)
+        epochs[phase] = fit_phase(model, data, phase, options)
+        lap(phase)
+    accuracy = {
+        f"{name}_accuracy": model.evaluate(dataset, verbose=0)[1]
+        for name, dataset in data.items()
+        if name != "train"
+    }
+    lap("evaluate")
+    wall = time.perf_counter() - started
+
+    training_s = seconds["head"] + seconds["finetune"]
+    trained_images = len(per_split["train"]) * sum(epochs.values())
+    write_result(
+        args.out,
+        {
+            "data_root": config.data_root,
+            "group_regex": config.data.group_regex or "",
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            **counts,
+            "images": sum(map(len, per_split.values())),
+            "images_per_split": {name: len(images) for name, images in per_split.items()},
+            "classes": len(labels),
+            "epochs_run": epochs,
+            "seconds": seconds,
+            "training_s": round(training_s, 2),
+            "train_images_per_s": round(trained_images / training_s, 1) if training_s else None,
+            "total_wall_s": round(wall, 1),
+            "import_s": round(import_seconds, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            **accuracy,
+            "training": dataclasses.asdict(options),
+            "overrides": args.set,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
