@@ -1,11 +1,31 @@
 """What every benchmark shares: the data set, the run configuration, where figures go."""
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "asl_massey"
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """--data-root, --group-regex, --set KEY=VALUE and --out, as training benchmarks take them."""
+    parser.add_argument("--data-root", default=str(DEFAULT_DATA))
+    parser.add_argument("--group-regex", default=r"^(hand\d+)_", help="'' for a random split")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, e.g. training.head_epochs=3 (JSON values)",
+    )
+    parser.add_argument("--out", required=True, help="JSON path under benchmarks/results/")
+
+
+def config_overrides(settings: list[str]) -> dict[str, Any]:
+    """The --set KEY=VALUE settings as config overrides (values are JSON)."""
+    return {key: json.loads(value) for key, value in (s.split("=", 1) for s in settings)}
 
 
 def benchmark_config(home: str, data_root: str, group_regex: str, **overrides: Any):

@@ -27,6 +27,7 @@ def main() -> None:
     """Run the demo once in a fresh home and write the wall time and step times."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="JSON path under benchmarks/results/")
+    parser.add_argument("--log", help="also keep what the run printed, in this file")
     args = parser.parse_args()
 
     from signpipe.pipeline.configs import load_config
@@ -42,6 +43,8 @@ def main() -> None:
             execution.component: round(execution.seconds, 1)
             for execution in component_executions(load_config(None, home=home))
         }
+    if args.log:
+        Path(args.log).write_text(output)
     accuracy = dict(re.findall(r"\b(eval|test) accuracy: ([\d.]+%)", output))
     write_result(
         args.out,

@@ -13,7 +13,6 @@ import argparse
 import dataclasses
 import glob
 import hashlib
-import json
 import os
 import platform
 import re
@@ -22,7 +21,7 @@ import time
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
-from benchmark_setup import DEFAULT_DATA, benchmark_config, write_result
+from benchmark_setup import add_run_arguments, benchmark_config, config_overrides, write_result
 
 import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from signpipe.pipeline.configs import DataConfig, TrainingConfig
@@ -136,16 +135,7 @@ def fit_phase(
 def main() -> None:
     """Scan, decode, train both phases, evaluate, and write the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", default=str(DEFAULT_DATA))
-    parser.add_argument("--group-regex", default=r"^(hand\d+)_", help="'' for a random split")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override, e.g. training.head_epochs=3 (JSON values)",
-    )
-    parser.add_argument("--out", required=True, help="JSON path under benchmarks/results/")
+    add_run_arguments(parser)
     args = parser.parse_args()
 
     import_started = time.perf_counter()
@@ -162,9 +152,9 @@ def main() -> None:
         seconds[step] = round(time.perf_counter() - clock, 2)
         clock = time.perf_counter()
 
-    overrides = {key: json.loads(value) for key, value in (s.split("=", 1) for s in args.set)}
-    config = benchmark_config("", args.data_root, args.group_regex, **overrides)
-    options = config.training
+    config = benchmark_config("", args.data_root, args.group_regex, **config_overrides(args.set))
+    # A plain script runs the backbone on augmented images in both phases.
+    options = dataclasses.replace(config.training, head_augmentation=True)
     per_split, counts, labels = scan_images(config.data_root.rstrip("/"), config.data)
     empty = [name for name, images in per_split.items() if not images]
     if empty:  # ImageFolderExampleGen stops here too

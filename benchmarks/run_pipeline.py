@@ -10,7 +10,6 @@ of the process tree.
 """
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -18,7 +17,7 @@ import threading
 import time
 
 import psutil
-from benchmark_setup import DEFAULT_DATA, benchmark_config, write_result
+from benchmark_setup import add_run_arguments, benchmark_config, config_overrides, write_result
 
 import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
@@ -56,20 +55,11 @@ class PeakMemory:
 def main() -> None:
     """Run the data half once and write the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", default=str(DEFAULT_DATA))
-    parser.add_argument("--group-regex", default=r"^(hand\d+)_", help="'' for a random split")
+    add_run_arguments(parser)
     parser.add_argument(
         "--beam-mode", default="in_memory", choices=["in_memory", "multi_processing"]
     )
     parser.add_argument("--data-only", action="store_true", help="run the data half only")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override, e.g. training.head_epochs=3 (JSON values)",
-    )
-    parser.add_argument("--out", required=True, help="JSON path under benchmarks/results/")
     args = parser.parse_args()
 
     import_started = time.perf_counter()
@@ -92,7 +82,7 @@ def main() -> None:
             args.data_root,
             args.group_regex,
             beam_args=beam_args,
-            **{key: json.loads(value) for key, value in (s.split("=", 1) for s in args.set)},
+            **config_overrides(args.set),
         )
         started = time.perf_counter()
         with PeakMemory() as memory:
