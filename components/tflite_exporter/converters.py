@@ -25,7 +25,8 @@ def _save_signature(model: tf_keras.Model, folder: str) -> None:
     """Save the model's one batch-1 signature: `image` in, `probabilities` out.
 
     Only the variables and this function are saved: saving the Keras model itself traces
-    every layer's call for Keras metadata no converter reads (minutes for Lite0 on 2 cores).
+    every layer's call for Keras metadata no converter reads (Lite0 on 2 cores: a Keras save
+    took 22.7 s with those traces, 5.5 s without).
     """
     height, width, channels = model.input_shape[1:]
 
