@@ -15,6 +15,7 @@ BACKBONES = ("efficientnet_lite0", "efficientnet_b0")
 WEIGHT_SOURCES = ("lite0-pretrained", "imagenet", "none")  # anything else is a file path
 WEIGHT_FILE_SUFFIXES = {"efficientnet_lite0": (".pth", ".h5"), "efficientnet_b0": (".h5",)}
 DEMO_DATA_FOLDER = "demo_data"
+LEAVE_ONE_GROUP_OUT = "loo"
 TFLITE_VARIANTS = ("float32", "dynamic_range", "float16", "int8", "qat_int8")
 
 
@@ -29,6 +30,12 @@ class DataConfig:
     group_regex: str | None = None  # e.g. "^(hand\\d+)_" keeps each signer in one split
     group_folder_level: int | None = None  # 1: the first sub-folder below the class folder
     pinned_groups: dict[str, str] = dataclasses.field(default_factory=dict)  # group -> split
+    # These groups, whole, are the test split; the rest is split train/eval by split_ratios.
+    test_groups: list[str] = dataclasses.field(default_factory=list)
+    train_eval_by_group: bool = False  # with test_groups: train/eval split by group as well
+    # Cross-validation: whole groups in K folds (an int >= 2) or one fold per group ("loo");
+    # one Trainer and Evaluator per fold, and nothing is pushed.
+    folds: int | str | None = None
     split_seed: str = "signpipe"
     span: int | None = None  # with `{SPAN}` in data_root: None picks the latest span
 
@@ -199,6 +206,7 @@ class PipelineConfig:
         level = self.data.group_folder_level
         if level is not None and level < 1:
             raise ConfigError(f"data.group_folder_level must be 1 or more; got {level}")
+        _check_held_out_groups(self.data)
         training = self.training
         if training.backbone not in BACKBONES:
             raise ConfigError(
@@ -234,6 +242,35 @@ class PipelineConfig:
 def _absolute(path: str) -> str:
     """A local path made absolute; a URI (gs://, s3://, ...) or "" as it is."""
     return path if not path or "://" in path else os.path.abspath(path)
+
+
+def _check_held_out_groups(data: DataConfig) -> None:
+    """Test groups and folds need a group key, and exclude each other and pinned groups."""
+    grouped = bool(data.group_regex) or data.group_folder_level is not None
+    folds = data.folds
+    if folds is not None and folds != LEAVE_ONE_GROUP_OUT:
+        if isinstance(folds, str) and folds.isdigit():
+            folds = data.folds = int(folds)
+        if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+            raise ConfigError(
+                f"data.folds must be a number of folds (2 or more) or '{LEAVE_ONE_GROUP_OUT}' "
+                f"(one fold per group); got {data.folds!r}"
+            )
+    for name, used in (("data.test_groups", bool(data.test_groups)), ("data.folds", folds)):
+        if used and not grouped:
+            raise ConfigError(
+                f"{name} needs a group key for every image: set data.group_regex "
+                "(--group-regex) or data.group_folder_level (--group-folder-level)"
+            )
+        if used and data.pinned_groups:
+            raise ConfigError(f"set {name} or data.pinned_groups (--pin), not both")
+    if data.test_groups and folds:
+        raise ConfigError("set data.test_groups or data.folds, not both: each fold is a test set")
+    if data.train_eval_by_group and not data.test_groups:
+        raise ConfigError(
+            "data.train_eval_by_group applies with data.test_groups; without test groups a "
+            "group key already puts whole groups in every split"
+        )
 
 
 def _check_backbone_weights(training: TrainingConfig) -> None:

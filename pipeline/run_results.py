@@ -199,14 +199,19 @@ def blessing_failures(uri: str) -> list[str]:
     return failures
 
 
-def _class_labels(config: PipelineConfig) -> list[str]:
-    """Label strings by class index, from the newest transform graph's vocabulary."""
+def class_labels_of(transform_graph_uri: str) -> list[str]:
+    """Label strings by class index, from a transform graph's vocabulary."""
     import tensorflow_transform as tft
 
     from signpipe.models.preprocessing import class_labels
 
+    return class_labels(tft.TFTransformOutput(transform_graph_uri))
+
+
+def _class_labels(config: PipelineConfig) -> list[str]:
+    """Label strings by class index, from the newest transform graph's vocabulary."""
     graph = latest_artifact(config, "TransformGraph", "Transform")
-    return class_labels(tft.TFTransformOutput(graph.uri)) if graph else []
+    return class_labels_of(graph.uri) if graph else []
 
 
 def model_summary(config: PipelineConfig) -> ModelSummary:
@@ -243,6 +248,8 @@ class DataSummary:
     """What the data half of the latest run found."""
 
     counts: dict[str, dict[str, int]]
+    split_by: str
+    groups: dict[str, list[str]]  # split (or fold) -> its groups, when split by group
     quarantined: int
     duplicates_dropped: int
     anomalies: int
@@ -255,6 +262,8 @@ class DataSummary:
             lines.append(
                 f"  {split:>5}: {sum(per_label.values())} images in {len(per_label)} classes"
             )
+        lines.append(f"  split by {self.split_by}")
+        lines += [f"  groups in {name}: {', '.join(g)}" for name, g in self.groups.items()]
         lines += [
             f"  quarantined files: {self.quarantined}, duplicates dropped: "
             f"{self.duplicates_dropped}, anomalies: {self.anomalies}",
@@ -272,6 +281,8 @@ def data_summary(config: PipelineConfig) -> DataSummary:
     ingestion = ingestion_report.read_report(examples.uri)
     return DataSummary(
         counts={split: ingestion["counts"][split] for split in ingestion["split_names"]},
+        split_by=ingestion["split_by"],
+        groups=ingestion.get("groups", {}),
         quarantined=ingestion["totals"]["quarantined"],
         duplicates_dropped=ingestion["totals"]["duplicates_dropped"],
         anomalies=report.custom_properties["anomalies"].int_value,

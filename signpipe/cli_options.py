@@ -55,6 +55,23 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pin", metavar="GROUP=SPLIT", help="put named groups in given splits, e.g. hand5=test"
     )
+    parser.add_argument(
+        "--test-groups",
+        metavar="A,B",
+        help="hold these groups, whole, out as the test split; the rest is split train/eval",
+    )
+    parser.add_argument(
+        "--train-eval-by-group",
+        action="store_true",
+        default=None,
+        help="with --test-groups: split the other groups train/eval by group, not by image",
+    )
+    parser.add_argument(
+        "--folds",
+        metavar="K|loo",
+        help="cross-validation: whole groups in K folds, or loo (one fold per group); "
+        "one model per fold, measured on its held-out fold, nothing pushed",
+    )
     parser.add_argument("--span", type=int, help="with {SPAN} in the data root: ingest this span")
     parser.add_argument(
         "--schema", metavar="FILE", help="curated schema.pbtxt instead of inferring one"
@@ -87,6 +104,11 @@ def config_from_args(args: argparse.Namespace, data_root: str | None = None):
             "data.group_regex": args.group_regex,
             "data.group_folder_level": args.group_folder_level,
             "data.pinned_groups": pairs(args.pin, "--pin") if args.pin else None,
+            "data.test_groups": [g.strip() for g in args.test_groups.split(",") if g.strip()]
+            if args.test_groups
+            else None,
+            "data.train_eval_by_group": args.train_eval_by_group,
+            "data.folds": args.folds,
             "data.span": args.span,
             "validation.schema_path": args.schema,
             "validation.fail_on_anomalies": False if args.allow_anomalies else None,

@@ -266,3 +266,23 @@ def test_runs_lists_shows_compares_and_reports_runs_including_a_failed_one(
     page = Path(write_report(first_run, failed.run_id)).read_text(encoding="utf-8")
     assert "Failed at DataGate" in page and "width" in page
     assert "No model was trained in this run." in page
+
+
+def test_test_groups_hold_whole_signers_out_and_an_unknown_one_is_named(tmp_path):
+    root = tmp_path / "images"
+    spec = SyntheticDataSpec(letters=("A", "B"), images_per_class=18, signers=3, image_size=64)
+    generate_dataset(root, spec)
+    found = r"the groups found are \['signer1', 'signer2', 'signer3'\]"
+    with pytest.raises(DataRootError, match=rf"\['signer9'\] are not groups.*{found}"):
+        _run(
+            tmp_path / "home", root, **{"data.group_regex": GROUPS, "data.test_groups": ["signer9"]}
+        )
+    config = _run(
+        tmp_path / "home", root, **{"data.group_regex": GROUPS, "data.test_groups": ["signer2"]}
+    )
+    by_split = _examples_by_split(config)
+    groups = {split: {row["group"].decode() for row in rows} for split, rows in by_split.items()}
+    assert groups["test"] == {"signer2"}
+    assert len(by_split["test"]) == 12  # all of signer2's images, and only them
+    assert groups["train"] | groups["eval"] == {"signer1", "signer3"}
+    assert "test groups ['signer2'] held out" in data_summary(config).describe()

@@ -1,7 +1,7 @@
 """ImageFolderExampleGen: a FileBasedExampleGen for `<root>/<label>/<image>` trees."""
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, executor_spec
@@ -10,7 +10,7 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import Channel, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from signpipe.components.image_folder_example_gen import executor, folder_layout
+from signpipe.components.image_folder_example_gen import executor, folder_layout, split_plan
 from signpipe.components.image_folder_example_gen.driver import ImageFolderDriver
 
 
@@ -23,6 +23,9 @@ class ImageFolderExampleGenSpec(ComponentSpec):
         executor.GROUP_FOLDER_LEVEL_KEY: ExecutionParameter(type=int, optional=True),
         executor.PINNED_GROUPS_KEY: ExecutionParameter(type=str, optional=True),
         executor.SPLIT_SEED_KEY: ExecutionParameter(type=str, optional=True),
+        executor.TEST_GROUPS_KEY: ExecutionParameter(type=str, optional=True),
+        executor.TRAIN_EVAL_BY_GROUP_KEY: ExecutionParameter(type=int, optional=True),
+        executor.FOLDS_KEY: ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {
@@ -30,11 +33,24 @@ class ImageFolderExampleGenSpec(ComponentSpec):
     }
 
 
-def split_output_config(ratios: Mapping[str, float]) -> example_gen_pb2.Output:
-    """Output config whose hash_buckets carry the split ratios in parts per thousand."""
+def split_output_config(
+    ratios: Mapping[str, float], test_groups: Sequence[str] = (), folds: int = 0
+) -> example_gen_pb2.Output:
+    """Output splits whose hash_buckets carry the split ratios in parts per thousand.
+
+    Held-out test groups add a test split (its ratio, if any, is unused: the groups fill
+    it); folds write each fold's train and eval part.
+    """
+    weights = {name: round(ratio * 1000) for name, ratio in ratios.items()}
+    if folds:
+        weights = {
+            name: weights[name.rpartition("_")[2]] for name in split_plan.fold_split_names(folds)
+        }
+    elif test_groups:
+        weights.setdefault(split_plan.TEST, 1)
     splits = [
-        example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=round(ratio * 1000))
-        for name, ratio in ratios.items()
+        example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=weight)
+        for name, weight in weights.items()
     ]
     return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=splits))
 
@@ -43,7 +59,8 @@ class ImageFolderExampleGen(FileBasedExampleGen):
     """Reads labelled images, checks and measures each, and writes split tf.Examples.
 
     Splits are stratified by label, or made by group (signer, session) so that no group
-    sits in two splits. Bad files and duplicates are reported in `ingestion_report.json`
+    sits in two splits, or hold named groups out as the test split, or put whole groups
+    into cross-validation folds. Bad files and duplicates are reported in `ingestion_report.json`
     inside the Examples artifact. A `{SPAN}` in the data root selects the latest span.
 
     A FileBasedExampleGen, so that Kubeflow V2 runs TFX's span-and-fingerprint driver
@@ -63,6 +80,9 @@ class ImageFolderExampleGen(FileBasedExampleGen):
         pinned_groups: Mapping[str, str] | None = None,
         split_seed: str = "signpipe",
         span: int | None = None,
+        test_groups: Sequence[str] = (),
+        train_eval_by_group: bool = False,
+        folds: int = 0,
     ):
         """Configure ingestion of `data_root` into the given split ratios.
 
@@ -86,7 +106,7 @@ class ImageFolderExampleGen(FileBasedExampleGen):
             input_config=example_gen_pb2.Input(
                 splits=[example_gen_pb2.Input.Split(name="images", pattern=pattern)]
             ),
-            output_config=split_output_config(split_ratios),
+            output_config=split_output_config(split_ratios, test_groups, folds),
             range_config=range_config,
             output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
@@ -94,6 +114,9 @@ class ImageFolderExampleGen(FileBasedExampleGen):
             group_folder_level=group_folder_level,
             pinned_groups=json.dumps(dict(pinned_groups or {}), sort_keys=True),
             split_seed=split_seed,
+            test_groups=json.dumps(list(test_groups)),
+            train_eval_by_group=int(train_eval_by_group),
+            folds=folds,
             examples=Channel(type=standard_artifacts.Examples),
         )
         # FileBasedExampleGen.__init__ builds the stock spec; the base class takes ours.

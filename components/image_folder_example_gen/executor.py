@@ -24,6 +24,7 @@ from signpipe.components.image_folder_example_gen import (
     image_facts,
     ingestion_report,
     split_assignment,
+    split_plan,
 )
 from signpipe.components.image_folder_example_gen.driver import resolve_unresolved_span
 from signpipe.errors import DataRootError
@@ -33,6 +34,9 @@ GROUP_REGEX_KEY = "group_regex"
 GROUP_FOLDER_LEVEL_KEY = "group_folder_level"
 PINNED_GROUPS_KEY = "pinned_groups"
 SPLIT_SEED_KEY = "split_seed"
+TEST_GROUPS_KEY = "test_groups"
+TRAIN_EVAL_BY_GROUP_KEY = "train_eval_by_group"
+FOLDS_KEY = "folds"
 
 _QUARANTINE = "quarantine"
 _METRICS_NAMESPACE = "image_folder_example_gen"
@@ -53,16 +57,17 @@ class _Options:
     """What the Beam stages need from the execution properties."""
 
     root: str
-    split_names: tuple[str, ...]
-    weights: tuple[int, ...]
-    seed: str
+    rules: split_plan.SplitRules
     group_regex: str | None
     group_folder_level: int | None
-    pinned_groups: dict[str, str]
+
+    @property
+    def split_names(self) -> tuple[str, ...]:
+        return self.rules.split_names
 
     @property
     def grouped(self) -> bool:
-        """Whether splits are made by group rather than by image."""
+        """Whether images carry a group (signer, session) key."""
         return bool(self.group_regex) or self.group_folder_level is not None
 
 
@@ -124,15 +129,6 @@ def _keep_one_copy(item: tuple[str, Iterable[_Image]]):
     yield content_hash, copies[0]
 
 
-def _stratified(item: tuple[str, Iterable[str]], options: _Options, allocation: dict):
-    """Assign one label's images to splits by its allocated counts."""
-    label, hashes = item
-    assignment = split_assignment.stratified_assignment(
-        hashes, options.split_names, allocation[label], options.seed
-    )
-    yield from assignment.items()
-
-
 def _to_example(image: _Image, with_group: bool) -> tf.train.Example:
     """Build the tf.Example for one image."""
     facts = image.facts
@@ -166,69 +162,34 @@ def _to_example(image: _Image, with_group: bool) -> tf.train.Example:
 
 @beam.ptransform_fn
 def _AssignSplits(images, options: _Options):
-    """(content_hash, image) -> (split_name, image)."""
-    if options.grouped:
-        group_sizes = (
-            images
-            | "GroupOf" >> beam.Map(lambda kv: kv[1].group)
-            | "CountPerGroup" >> beam.combiners.Count.PerElement()
-            | "AllGroups" >> beam.combiners.ToDict()
-        )
-        assignment = group_sizes | "AssignGroups" >> beam.Map(
-            lambda sizes: split_assignment.group_assignment(
-                dict(sizes),
-                options.split_names,
-                options.weights,
-                options.seed,
-                options.pinned_groups,
-            )
-        )
-        return images | "SplitOfGroup" >> beam.Map(
-            lambda kv, groups: (groups[kv[1].group], kv[1]),
-            groups=beam.pvalue.AsSingleton(assignment),
-        )
-    label_and_hash = images | "LabelAndHash" >> beam.Map(lambda kv: (kv[1].label, kv[0]))
-    allocation = (
-        label_and_hash
-        | "LabelOf" >> beam.Keys()
-        | "CountPerLabel" >> beam.combiners.Count.PerElement()
-        | "AllLabels" >> beam.combiners.ToDict()
-        | "AllocateQuotas"
-        >> beam.Map(
-            lambda sizes: split_assignment.allocate_quotas(
-                dict(sizes), options.weights, options.seed
-            )
-        )
+    """(content_hash, image) -> (split_name, image), plus the plan as a singleton."""
+    plan = (
+        images
+        | "KeyLabelGroup" >> beam.Map(lambda kv: (kv[0], kv[1].label, kv[1].group))
+        | "AllImages" >> beam.combiners.ToList()
+        | "PlanSplits" >> beam.Map(split_plan.plan_splits, options.rules)
     )
-    splits = (
-        label_and_hash
-        | "ByLabel" >> beam.GroupByKey()
-        | "Stratify"
-        >> beam.FlatMap(_stratified, options, allocation=beam.pvalue.AsSingleton(allocation))
+    assigned = images | "SplitOfImage" >> beam.Map(
+        lambda kv, plan: (plan.splits[kv[0]], kv[1]), plan=beam.pvalue.AsSingleton(plan)
     )
-    return (
-        {"image": images, "split": splits}
-        | "JoinSplit" >> beam.CoGroupByKey()
-        | "SplitOfImage" >> beam.Map(lambda kv: (kv[1]["split"][0], kv[1]["image"][0]))
-    )
+    return assigned, plan
 
 
-def _build_report(_, options, quarantined, duplicates, counts, labels) -> dict[str, Any]:
+def _build_report(_, options, plan, quarantined, duplicates, counts, labels) -> dict[str, Any]:
     """Assemble the ingestion report from the pipeline's side outputs."""
     per_split = {name: {} for name in options.split_names}
     for (split, label), count in counts:
         per_split[split][label] = count
+    rules = options.rules
     return {
         "data_root": options.root,
         "labels": sorted(labels),
         "split_names": list(options.split_names),
-        "split_by": (
-            f"group regex {options.group_regex!r}"
-            if options.group_regex
-            else f"group folder level {options.group_folder_level}"
-            if options.group_folder_level is not None
-            else "label (stratified)"
-        ),
+        "split_by": _split_by(options),
+        "groups": plan.groups,
+        "test_groups": list(rules.test_groups),
+        "unknown_test_groups": plan.unknown_test_groups,
+        "folds": rules.folds,
         "counts": per_split,
         "quarantined": sorted(quarantined, key=lambda row: row["path"]),
         "duplicates": sorted(duplicates, key=lambda row: row["kept"]),
@@ -238,6 +199,22 @@ def _build_report(_, options, quarantined, duplicates, counts, labels) -> dict[s
             "duplicates_dropped": sum(len(row["dropped"]) for row in duplicates),
         },
     }
+
+
+def _split_by(options: _Options) -> str:
+    """How the splits were made, in words."""
+    key = (
+        f"group regex {options.group_regex!r}"
+        if options.group_regex
+        else f"group folder level {options.group_folder_level}"
+    )
+    rules = options.rules
+    rest = "by group" if rules.train_eval_by_group else "by image, stratified by label"
+    if rules.folds:
+        return f"{rules.folds} folds of whole groups ({key}), each split train/eval {rest}"
+    if rules.test_groups:
+        return f"test groups {list(rules.test_groups)} held out ({key}); train/eval {rest}"
+    return key if options.grouped else "label (stratified)"
 
 
 def list_files(folder: str, depth: int) -> Iterator[str]:
@@ -279,6 +256,26 @@ def _class_folders(root: str) -> list[str]:
     return sorted(names)
 
 
+def data_root_groups(data_root: str, group_regex: str | None, level: int | None) -> list[str]:
+    """The groups of the images under a data root (its latest span if it has `{SPAN}`)."""
+    input_base, pattern = folder_layout.split_data_root(data_root, level)
+    input_config = example_gen_pb2.Input(
+        splits=[example_gen_pb2.Input.Split(name="images", pattern=pattern)]
+    )
+    resolved = resolve_unresolved_span(input_base, input_config, None)
+    root = folder_layout.resolved_root(input_base, resolved[0] if resolved else pattern, level)
+    regex = re.compile(group_regex) if group_regex else None
+    groups = set()
+    for folder in _class_folders(root):
+        for path in list_files(f"{root}/{folder}", folder_layout.file_depth(level) - 1):
+            try:
+                relative = folder_layout.relative_path(root, path)
+                groups.add(split_assignment.group_key(relative, regex, level))
+            except ValueError:
+                continue  # ingestion quarantines it with the reason
+    return sorted(groups)
+
+
 def _group_folder_level(exec_properties: dict[str, Any]) -> int | None:
     """The group sub-folder level, or None (-1 and unset mean no folder grouping)."""
     level = exec_properties.get(GROUP_FOLDER_LEVEL_KEY)
@@ -287,15 +284,19 @@ def _group_folder_level(exec_properties: dict[str, Any]) -> int | None:
 
 def _options(exec_properties: dict[str, Any], output_config, root: str) -> _Options:
     splits = output_config.split_config.splits
-    return _Options(
-        root=root,
+    regex = exec_properties.get(GROUP_REGEX_KEY) or None
+    level = _group_folder_level(exec_properties)
+    rules = split_plan.SplitRules(
         split_names=tuple(split.name for split in splits),
         weights=tuple(split.hash_buckets for split in splits),
         seed=exec_properties.get(SPLIT_SEED_KEY) or "signpipe",
-        group_regex=exec_properties.get(GROUP_REGEX_KEY) or None,
-        group_folder_level=_group_folder_level(exec_properties),
+        grouped=bool(regex) or level is not None,
         pinned_groups=json.loads(exec_properties.get(PINNED_GROUPS_KEY) or "{}"),
+        test_groups=tuple(json.loads(exec_properties.get(TEST_GROUPS_KEY) or "[]")),
+        train_eval_by_group=bool(exec_properties.get(TRAIN_EVAL_BY_GROUP_KEY)),
+        folds=int(exec_properties.get(FOLDS_KEY) or 0),
     )
+    return _Options(root=root, rules=rules, group_regex=regex, group_folder_level=level)
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -359,7 +360,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 | "KeepOneCopy"
                 >> beam.FlatMap(_keep_one_copy).with_outputs(_QUARANTINE, "duplicates", main="ok")
             )
-            assigned = unique.ok | "AssignSplits" >> _AssignSplits(options)  # pylint: disable=no-value-for-parameter
+            assigned, plan = unique.ok | "AssignSplits" >> _AssignSplits(options)  # pylint: disable=no-value-for-parameter
             with_group = options.grouped
             for split in options.split_names:
                 (
@@ -389,6 +390,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 >> beam.Map(
                     _build_report,
                     options,
+                    plan=beam.pvalue.AsSingleton(plan),
                     quarantined=beam.pvalue.AsList(quarantined),
                     duplicates=beam.pvalue.AsList(unique.duplicates),
                     counts=beam.pvalue.AsList(counts),
@@ -413,11 +415,22 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
 
 def _check_outcome(report: dict[str, Any], uri: str) -> None:
-    """Stop on a class folder with no usable image, or a split that received no image."""
-    found = Counter()
+    """Stop on an unknown test group, too few groups for the folds, or an empty class or split."""
+    found = sorted({group for groups in report["groups"].values() for group in groups})
+    if report["unknown_test_groups"]:
+        raise DataRootError(
+            f"data.test_groups {report['unknown_test_groups']} are not groups of "
+            f"'{report['data_root']}' ({report['split_by']}); the groups found are {found}"
+        )
+    if report["folds"] and len(found) < report["folds"]:
+        raise DataRootError(
+            f"{report['folds']} folds need at least as many groups; "
+            f"'{report['data_root']}' has {len(found)}: {found}. Use fewer folds (--folds)."
+        )
+    counted = Counter()
     for per_label in report["counts"].values():
-        found.update(per_label)
-    empty_classes = [label for label in report["labels"] if not found[label]]
+        counted.update(per_label)
+    empty_classes = [label for label in report["labels"] if not counted[label]]
     if empty_classes:
         raise DataRootError(
             f"class folder(s) {empty_classes} under '{report['data_root']}' hold no usable "

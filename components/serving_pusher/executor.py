@@ -124,6 +124,7 @@ class Executor(pusher_executor.Executor):
                 "data_root": ingestion.get("data_root"),
                 "span": examples.span,
                 "split_by": ingestion.get("split_by"),
+                "groups": ingestion.get("groups", {}),
                 "counts": {split: ingestion["counts"][split] for split in ingestion["split_names"]},
                 "quarantined": ingestion["totals"]["quarantined"],
                 "duplicates_dropped": ingestion["totals"]["duplicates_dropped"],

@@ -77,6 +77,10 @@ class ModelCard:
             f"- Split by: {self.data.get('split_by')}; quarantined files: "
             f"{self.data.get('quarantined')}, duplicates dropped: "
             f"{self.data.get('duplicates_dropped')}",
+            *(
+                f"- Groups in {split}: {', '.join(groups)}"
+                for split, groups in self.data.get("groups", {}).items()
+            ),
             "",
             "| class | " + " | ".join(splits) + " |",
             "|---|" + "---|" * len(splits),
