@@ -8,16 +8,18 @@ from tfx.components import ExampleValidator, SchemaGen, StatisticsGen, Transform
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import trainer_pb2
+from tfx.proto import trainer_pb2, transform_pb2
 
 from signpipe import models
 from signpipe.components.data_gate.component import DataGate
 from signpipe.components.data_validation_report.component import DataValidationReport
 from signpipe.components.image_folder_example_gen.component import ImageFolderExampleGen
+from signpipe.components.image_folder_example_gen.split_plan import fold_split_names
 from signpipe.components.run_parameters.component import GatedEvaluator, ParameterizedTrainer
 from signpipe.components.serving_pusher.component import ServingPusher
 from signpipe.components.tflite_exporter.component import TFLiteExporter
 from signpipe.models.preprocessing import IMAGE_SIZE_KEY
+from signpipe.pipeline import cross_validation
 from signpipe.pipeline.baseline_model import baseline_resolver
 from signpipe.pipeline.configs import PipelineConfig
 from signpipe.pipeline.evaluation import eval_config
@@ -42,6 +44,9 @@ def data_components(config: PipelineConfig, parameters: RunParameters | None = N
         pinned_groups=data.pinned_groups,
         split_seed=data.split_seed,
         span=data.span,
+        test_groups=data.test_groups,
+        train_eval_by_group=data.train_eval_by_group,
+        folds=cross_validation.fold_count(config),
     )
     statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"],
@@ -75,11 +80,13 @@ def transform_component(
     schema_gen,
     materialize: bool = False,
     installed_modules: bool = False,
+    analyze_splits: list[str] | None = None,
 ) -> Transform:
     """Transform with the project's preprocessing_fn; images are decoded, not materialized.
 
     Materializing writes every decoded float image (600 KB at 224 px) to disk; decoding in
-    the Trainer's input pipeline and caching in memory was cheaper (benchmarks/).
+    the Trainer's input pipeline and caching in memory was cheaper (benchmarks/). Its only
+    analyzer is the label vocabulary, computed on `analyze_splits` (default: train).
     """
     module = (
         {"preprocessing_fn": PREPROCESSING_FN}
@@ -93,6 +100,9 @@ def transform_component(
         custom_config={IMAGE_SIZE_KEY: config.training.image_size},
         materialize=materialize,
         disable_statistics=True,
+        splits_config=transform_pb2.SplitsConfig(analyze=analyze_splits)
+        if analyze_splits
+        else None,
     )
 
 
@@ -112,7 +122,8 @@ def model_components(
     parameters: RunParameters | None = None,
     cluster: ClusterBuild | None = None,
 ) -> list:
-    """Transform -> Trainer -> Evaluator (+ test split) -> Pusher -> TFLite, after the gate.
+    """Transform -> Trainer -> Evaluator (+ test split) -> Pusher -> TFLite, after the gate;
+    with folds, Transform -> a Trainer and Evaluator per fold.
 
     For a `cluster`: user functions by name and TFX's stock baseline resolver (or none),
     what the Kubeflow V2 compiler and its back-ends accept.
@@ -120,11 +131,23 @@ def model_components(
     parameters = parameters or fixed(config)
     kubeflow = cluster is not None
     example_gen, _, schema_gen, _, _, gate = data
-    transform = transform_component(config, example_gen, schema_gen, installed_modules=kubeflow)
-    transform.add_upstream_node(gate)
     module = (
         {"run_fn": RUN_FN} if kubeflow else {"module_file": os.path.join(MODELS_DIR, "model.py")}
     )
+    folds = cross_validation.fold_count(config)
+    # Every fold's classes: one vocabulary, so the fold models' class indices agree.
+    analyze = fold_split_names(folds) if folds else None
+    transform = transform_component(
+        config, example_gen, schema_gen, installed_modules=kubeflow, analyze_splits=analyze
+    )
+    transform.add_upstream_node(gate)
+    if folds:
+        return [
+            transform,
+            *cross_validation.fold_components(
+                config, folds, example_gen, schema_gen, transform, parameters, module
+            ),
+        ]
     trainer = ParameterizedTrainer(
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],

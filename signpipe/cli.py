@@ -123,8 +123,17 @@ def _print_summary(config, data_only: bool) -> None:
     from signpipe.pipeline.run_results import data_summary, model_summary
 
     print(data_summary(config).describe())
-    if not data_only:
-        print(model_summary(config).describe())
+    if data_only:
+        return
+    if config.data.folds:
+        from signpipe.pipeline.fold_results import fold_results, json_path
+        from signpipe.pipeline.run_history import list_runs
+
+        run = list_runs(config)[0]
+        print(fold_results(run).describe())
+        print(f"Cross-validation results: {json_path(config, run.run_id)}")
+        return
+    print(model_summary(config).describe())
 
 
 def cmd_run(args: argparse.Namespace) -> None:

@@ -39,7 +39,7 @@ def cmd_runs(args: argparse.Namespace) -> None:
             pushed = run.pushed[0] if run.pushed else "-"
             print(
                 f"{run.run_id:<27} {run.started:%Y-%m-%d %H:%M:%S} {run.seconds:>5.0f}s  "
-                f"{run.status:<8} {_percent(run.accuracy('TestEvaluator')):>6}  "
+                f"{run.status:<8} {_test_accuracy(run):>6}  "
                 f"{_blessed(run.blessed):<7}  {pushed:<10} {run.marks()}"
             )
         return
@@ -49,6 +49,16 @@ def cmd_runs(args: argparse.Namespace) -> None:
     runs = run_history.list_runs(config)
     first, second = (run_history.find_run(config, run_id, runs) for run_id in _one(args, 2))
     _compare(first, second)
+
+
+def _test_accuracy(run) -> str:
+    """The test accuracy, or a cross-validation run's mean over folds (marked cv)."""
+    from signpipe.pipeline.fold_results import fold_results
+
+    folds = fold_results(run)
+    if folds is None:
+        return _percent(run.accuracy("TestEvaluator"))
+    return "-" if folds.mean is None else f"cv {folds.mean:.0%}"
 
 
 def _one(args: argparse.Namespace, count: int):
@@ -68,10 +78,18 @@ def _show(config, run) -> None:
     )
     for step in run.steps:
         print(f"  {step.component:<28} {step.state:<9} {step.seconds:>7.1f} s")
-    print(
-        f"eval accuracy {_percent(run.accuracy('Evaluator'))}, "
-        f"test accuracy {_percent(run.accuracy('TestEvaluator'))}, blessed {_blessed(run.blessed)}"
-    )
+    from signpipe.pipeline.fold_results import fold_results, json_path
+
+    folds = fold_results(run)
+    if folds is not None:
+        print(folds.describe())
+        print(f"results as JSON: {json_path(config, run.run_id)}")
+    else:
+        print(
+            f"eval accuracy {_percent(run.accuracy('Evaluator'))}, "
+            f"test accuracy {_percent(run.accuracy('TestEvaluator'))}, "
+            f"blessed {_blessed(run.blessed)}"
+        )
     if run.pushed:
         print(f"pushed version {run.pushed[0]} to {run.pushed[1]}")
     report = report_path(config, run.run_id)

@@ -15,6 +15,7 @@ from signpipe.components.tflite_exporter import variants_page
 from signpipe.explain import ExplainedModel
 from signpipe.models.model import HISTORY_FILE
 from signpipe.pipeline.eval_predictions import predict_split
+from signpipe.pipeline.fold_results import fold_results
 from signpipe.pipeline.run_history import RunRecord
 from signpipe.pipeline.run_report import charts, explanations
 from signpipe.pipeline.run_results import blessing_failures, evaluation_metrics, tfx_artifact
@@ -33,6 +34,7 @@ class ReportContents:
     training: dict | None = None
     evaluation: dict | None = None
     tflite_table: str | None = None
+    cross_validation: dict | None = None  # CrossValidationResults.as_dict() of a fold run
     outcome: dict = dataclasses.field(default_factory=dict)
 
 
@@ -49,6 +51,9 @@ def gather(run: RunRecord, previous_blessed: RunRecord | None) -> ReportContents
         contents.training = _training(model.uri)
     if run.output("Evaluator", "evaluation"):
         contents.evaluation = _evaluation(run, previous_blessed)
+    folds = fold_results(run)
+    if folds:
+        contents.cross_validation = folds.as_dict()
     tflite = run.output("TFLiteExporter", "tflite_models")
     if tflite and os.path.exists(os.path.join(tflite.uri, "tflite_report.json")):
         with open(os.path.join(tflite.uri, "tflite_report.json"), encoding="utf-8") as handle:

@@ -1,10 +1,12 @@
 """Render a run report and write it where `signpipe runs show` finds it."""
 
+import json
 import os
 
 import jinja2
 
 from signpipe.components.data_validation_report.report_page import STYLE
+from signpipe.pipeline import fold_results
 from signpipe.pipeline.configs import PipelineConfig
 from signpipe.pipeline.run_history import RunRecord, find_run, list_runs, report_path
 from signpipe.pipeline.run_report.contents import ReportContents, gather
@@ -12,6 +14,7 @@ from signpipe.pipeline.run_report.explanations import LABEL_ERROR_CONFIDENCE
 
 SECTIONS = {
     "outcome": "Outcome",
+    "cross_validation": "Cross-validation",
     "training": "Training",
     "evaluation": "Evaluation",
     "tflite": "TFLite",
@@ -36,12 +39,19 @@ def previous_blessed(runs: list[RunRecord], run: RunRecord) -> RunRecord | None:
 
 
 def write_report(config: PipelineConfig, run_id: str | None = None) -> str:
-    """Write the report of a run (the newest by default); return its path."""
+    """Write the report of a run (the newest by default); return its path.
+
+    A cross-validation run also gets its results as JSON beside the page.
+    """
     runs = list_runs(config)
     run = find_run(config, run_id, runs)
-    html = render(gather(run, previous_blessed(runs, run)), config)
+    contents = gather(run, previous_blessed(runs, run))
+    html = render(contents, config)
     path = report_path(config, run.run_id)
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    if contents.cross_validation:
+        with open(fold_results.json_path(config, run.run_id), "w", encoding="utf-8") as out:
+            json.dump(contents.cross_validation, out, indent=2, ensure_ascii=False)
     partial = f"{path}.partial"
     with open(partial, "w", encoding="utf-8") as out:
         out.write(html)
@@ -55,9 +65,14 @@ def render(contents: ReportContents, config: PipelineConfig) -> str:
         c=contents,
         run=contents.run,
         home=config.home,
-        sections=SECTIONS,
+        sections={
+            key: title
+            for key, title in SECTIONS.items()
+            if key != "cross_validation" or contents.cross_validation
+        },
         style=STYLE,
         error_groups=ERROR_GROUPS,
+        ship_advice=fold_results.SHIP_ADVICE,
         label_error_confidence=LABEL_ERROR_CONFIDENCE,
     )
 
@@ -99,6 +114,9 @@ pre{white-space:pre-wrap;font-size:12px;background:#f7f7f7;padding:6px}
  %}{% endif %}</p>
 {% elif o.blessed is false %}<p class="verdict bad">Not blessed: not pushed</p>
 <ul>{% for why in o.why_not %}<li>{{ why }}</li>{% endfor %}</ul>
+{% elif c.cross_validation %}{% set v = c.cross_validation %}<p class="verdict ok">
+Cross-validation: {{ v.mean_accuracy|pct }} mean accuracy on held-out groups, worst fold
+ {{ v.worst_fold }} {{ v.worst_accuracy|pct }}; nothing is pushed</p>
 {% else %}<p class="verdict warn">No model was evaluated in this run</p>{% endif %}
 {% if o.pushed %}<p>Pushed to <code>{{ o.pushed[1] }}</code></p>{% endif %}
 <details><summary>Configuration (each step's execution properties)</summary>
@@ -110,6 +128,21 @@ pre{white-space:pre-wrap;font-size:12px;background:#f7f7f7;padding:6px}
 <td>{{ key }}</td><td class="v"><code>{{ uri }}</code></td></tr>{% endfor %}</table></details>
 </section>
 
+{% if c.cross_validation %}{% set v = c.cross_validation %}
+<section class="part" id="cross_validation"><h2>Cross-validation</h2>
+<p>Each fold's model trained on the other folds' groups and was measured on this fold's
+groups, which it never saw. {{ ship_advice }}</p>
+<table><tr><th>Fold</th><th>Held-out groups</th><th>Images</th><th>Accuracy</th></tr>
+{% for f in v.folds %}<tr><td>{{ f.fold }}</td><td>{{ f.held_out|join(", ") }}</td>
+<td class="n">{{ f.images }}</td><td class="n">{{ f.accuracy|pct }}</td></tr>{% endfor %}
+<tr><th colspan="3">mean</th><td class="n">{{ v.mean_accuracy|pct }}</td></tr>
+<tr><th colspan="3">worst ({{ v.worst_fold }})</th><td class="n">{{ v.worst_accuracy|pct
+ }}</td></tr></table>
+<h3>Recall per class and fold</h3><table><tr><th>Class</th>{% for f in v.folds %}<th>{{
+ f.fold }}</th>{% endfor %}</tr>{% for label, values in v.class_recall.items() %}<tr><td>{{
+ label }}</td>{% for value in values %}<td class="n">{{ value|pct }}</td>{% endfor %}</tr>
+{% endfor %}</table></section>{% endif %}
+
 <section class="part" id="training"><h2>Training</h2>{% if c.training %}{% set t = c.training %}
 <img src="{{ t.curves }}" alt="learning curves: loss and accuracy per epoch">
 <table><tr><th>Phase</th><th>Epochs</th><th>Loss</th><th>Accuracy</th><th>Eval loss</th>
@@ -120,6 +153,8 @@ pre{white-space:pre-wrap;font-size:12px;background:#f7f7f7;padding:6px}
 <p>Unfrozen backbone layers in fine-tuning: {{ t.unfrozen_layers }}.
 Backbone: {{ t.options.get("backbone") }} ({{ t.options.get("backbone_weights") }} weights),
 {{ t.options.get("image_size") }} px.</p>
+{% elif c.cross_validation %}<p class="muted">One model per fold: see Cross-validation
+ and the Steps.</p>
 {% else %}<p class="muted">No model was trained in this run.</p>{% endif %}</section>
 
 <section class="part" id="evaluation"><h2>Evaluation</h2>
