@@ -2,7 +2,7 @@
 VENV ?= .venv
 export SIGNPIPE_VENV := $(VENV)
 
-.PHONY: bootstrap demo test lint bench bench-backbones lock
+.PHONY: bootstrap demo test lint bench bench-folds bench-backbones lock
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -18,6 +18,13 @@ test: bootstrap  ## lint, then the whole test suite
 
 bench: bootstrap  ## the whole pipeline, TFLite variants included, on ../shared/datasets/asl_massey
 	$(VENV)/bin/python benchmarks/run_pipeline.py --out benchmarks/results/pipeline_by_signer.json
+
+bench-folds: bootstrap  ## leave-one-signer-out on asl_massey (5 folds) and spanish_alphabet_2signers (2)
+	$(VENV)/bin/python benchmarks/run_pipeline.py --set 'data.folds="loo"' \
+		--out benchmarks/results/loso_asl_massey.json
+	$(VENV)/bin/python benchmarks/run_pipeline.py --set 'data.folds="loo"' \
+		--data-root ../shared/datasets/spanish_alphabet_2signers --group-regex '^(signer[AB])_' \
+		--out benchmarks/results/loso_spanish_alphabet_2signers.json
 
 bench-backbones: bootstrap  ## pretrained Lite0 vs random Lite0 vs random B0, split by signer
 	$(VENV)/bin/python benchmarks/backbones.py --out benchmarks/results/backbones_by_signer.json

@@ -6,7 +6,9 @@ of the process tree.
 
     python benchmarks/run_pipeline.py [--data-root ../shared/datasets/asl_massey]
         [--data-only] [--beam-mode in_memory|multi_processing] [--group-regex '']
-        [--set training.head_epochs=3 ...] [--out FILE.json]
+        [--set training.head_epochs=3 ...] [--set data.folds='"loo"'] [--out FILE.json]
+
+With data.folds set it records every fold's accuracy on its held-out groups instead.
 """
 
 import argparse
@@ -65,6 +67,8 @@ def main() -> None:
     import_started = time.perf_counter()
     from signpipe.components.image_folder_example_gen import ingestion_report
     from signpipe.pipeline import local_runner
+    from signpipe.pipeline.fold_results import fold_results
+    from signpipe.pipeline.run_history import list_runs
     from signpipe.pipeline.run_results import (
         component_executions,
         latest_artifact,
@@ -91,8 +95,9 @@ def main() -> None:
         seconds = {e.component: round(e.seconds, 2) for e in component_executions(config)}
         examples = latest_artifact(config, "Examples")
         report = ingestion_report.read_report(examples.uri)
-        model = None if args.data_only else model_summary(config)
-        tflite = None if args.data_only else tflite_report(config)
+        folds = config.data.folds and fold_results(list_runs(config)[0])
+        model = None if args.data_only or folds else model_summary(config)
+        tflite = None if args.data_only or folds else tflite_report(config)
 
     images = report["totals"]["examples"]
     files = images + report["totals"]["quarantined"] + report["totals"]["duplicates_dropped"]
@@ -115,8 +120,14 @@ def main() -> None:
         "peak_rss_mb_process_tree": round(memory.peak_bytes / 2**20),
         "overrides": args.set,
     }
+    training_s = sum(s for name, s in seconds.items() if name.startswith("Trainer"))
+    if folds:
+        result.update(
+            cross_validation=folds.as_dict(),
+            training_s=round(training_s, 1),
+            non_training_s=round(sum(seconds.values()) - training_s, 1),
+        )
     if model is not None:
-        training_s = seconds.get("Trainer", 0.0)
         result.update(
             eval_accuracy=model.eval_accuracy,
             test_accuracy=model.test_accuracy,
