@@ -53,14 +53,16 @@ def run_through_transform(config, materialize: bool = False) -> float:
 
     from signpipe.pipeline.pipeline import data_components, transform_component
 
-    example_gen, _, schema_gen, *_ = components = data_components(config)
-    transform = transform_component(config, example_gen, schema_gen, materialize=materialize)
+    data = data_components(config)
+    transform = transform_component(
+        config, data.example_gen, data.schema_gen, materialize=materialize
+    )
     started = time.perf_counter()
     LocalDagRunner().run(
         pipeline.Pipeline(
             pipeline_name=config.pipeline_name,
             pipeline_root=config.pipeline_root,
-            components=[*components, transform],
+            components=[*data.components, transform],
             metadata_connection_config=metadata.sqlite_metadata_connection_config(
                 config.metadata_path
             ),

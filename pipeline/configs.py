@@ -58,6 +58,12 @@ class ValidationConfig:
     fail_on_anomalies: bool = True  # False: anomalies are reported as warnings only
     max_class_imbalance: float = 5.0  # largest / smallest class count within a split
     min_image_side: int = 32  # pixels; smaller images are an anomaly
+    # Fewer images of a class in an eval or test split (or a fold) is an anomaly: an
+    # accuracy measured on 2 images a class can bless a model by chance.
+    min_images_per_class: int = 5
+    # Drift of a new span against the previous one (data roots with {SPAN}), split by split:
+    drift_label_linf: float = 0.1  # L-infinity distance between the class distributions
+    drift_image_jsd: float = 0.1  # Jensen-Shannon divergence of brightness, sharpness, sizes
     sample_images_per_class: int = 6  # thumbnails per class in the report
 
 
@@ -229,6 +235,11 @@ class PipelineConfig:
                 "must be >= 1"
             )
         _check_serving(self.serving)
+        for name in ("drift_label_linf", "drift_image_jsd"):
+            if not 0 < getattr(self.validation, name) <= 1:
+                raise ConfigError(f"validation.{name} must be above 0 and at most 1")
+        if self.validation.min_images_per_class < 1:
+            raise ConfigError("validation.min_images_per_class must be at least 1")
         if self.validation.max_class_imbalance < 1:
             raise ConfigError("validation.max_class_imbalance must be at least 1")
         if self.validation.schema_path and not Path(self.validation.schema_path).is_file():

@@ -13,16 +13,19 @@ from tfx.proto import trainer_pb2, transform_pb2
 from signpipe import models
 from signpipe.components.data_gate.component import DataGate
 from signpipe.components.data_validation_report.component import DataValidationReport
+from signpipe.components.image_folder_example_gen import folder_layout
 from signpipe.components.image_folder_example_gen.component import ImageFolderExampleGen
 from signpipe.components.image_folder_example_gen.split_plan import fold_split_names
 from signpipe.components.run_parameters.component import GatedEvaluator, ParameterizedTrainer
 from signpipe.components.serving_pusher.component import ServingPusher
+from signpipe.components.span_drift.component import SpanDriftValidator
 from signpipe.components.tflite_exporter.component import TFLiteExporter
 from signpipe.models.preprocessing import IMAGE_SIZE_KEY
 from signpipe.pipeline import cross_validation
 from signpipe.pipeline.baseline_model import baseline_resolver
 from signpipe.pipeline.configs import PipelineConfig
 from signpipe.pipeline.evaluation import eval_config
+from signpipe.pipeline.previous_span import STATISTICS, previous_span_statistics
 from signpipe.pipeline.run_parameters import RunParameters, fixed, runtime
 
 MODELS_DIR = os.path.dirname(models.__file__)
@@ -32,8 +35,24 @@ PREPROCESSING_FN = "signpipe.models.preprocessing.preprocessing_fn"
 RUN_FN = "signpipe.models.model.run_fn"
 
 
-def data_components(config: PipelineConfig, parameters: RunParameters | None = None) -> list:
-    """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> report -> gate."""
+@dataclasses.dataclass(frozen=True)
+class DataSteps:
+    """The data half: every component in order, and the ones the model half wires to."""
+
+    components: list
+    example_gen: ImageFolderExampleGen
+    schema_gen: SchemaGen | ImportSchemaGen
+    gate: DataGate
+
+
+def data_components(
+    config: PipelineConfig, parameters: RunParameters | None = None, cluster: bool = False
+) -> DataSteps:
+    """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> report -> gate.
+
+    With `{SPAN}` in the data root (and a local build: Kubeflow's compiler takes no custom
+    resolver), the report also compares the span with the previous one.
+    """
     data = config.data
     parameters = parameters or fixed(config)
     example_gen = ImageFolderExampleGen(
@@ -61,17 +80,43 @@ def data_components(config: PipelineConfig, parameters: RunParameters | None = N
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
+    components = [example_gen, statistics_gen, schema_gen, example_validator]
     validation = config.validation
+    drift = {}
+    if folder_layout.SPAN in config.data_root and not cluster:
+        # The training split: the largest stratified sample of each span, so its
+        # distributions move with the data, not with the draw of a small eval split.
+        compared = ["train"] if "train" in data.split_ratios and not data.folds else None
+        previous = previous_span_statistics(statistics_gen.outputs["statistics"], compared)
+        validator = SpanDriftValidator(
+            statistics=statistics_gen.outputs["statistics"],
+            baseline_statistics=previous.outputs[STATISTICS],
+            label_linf=validation.drift_label_linf,
+            image_jsd=validation.drift_image_jsd,
+            splits=compared,
+        )
+        components += [previous, validator]
+        drift = {
+            "drift": validator.outputs["anomalies"],
+            "baseline_statistics": previous.outputs[STATISTICS],
+        }
     report = DataValidationReport(
         examples=example_gen.outputs["examples"],
         statistics=statistics_gen.outputs["statistics"],
         anomalies=example_validator.outputs["anomalies"],
         max_class_imbalance=validation.max_class_imbalance,
         min_image_side=validation.min_image_side,
+        min_images_per_class=validation.min_images_per_class,
         samples_per_class=validation.sample_images_per_class,
+        **drift,
     )
     gate = DataGate(report=report.outputs["report"], fail_on_anomalies=validation.fail_on_anomalies)
-    return [example_gen, statistics_gen, schema_gen, example_validator, report, gate]
+    return DataSteps(
+        components=[*components, report, gate],
+        example_gen=example_gen,
+        schema_gen=schema_gen,
+        gate=gate,
+    )
 
 
 def transform_component(
@@ -118,7 +163,7 @@ class ClusterBuild:
 
 def model_components(
     config: PipelineConfig,
-    data: list,
+    data: DataSteps,
     parameters: RunParameters | None = None,
     cluster: ClusterBuild | None = None,
 ) -> list:
@@ -130,7 +175,7 @@ def model_components(
     """
     parameters = parameters or fixed(config)
     kubeflow = cluster is not None
-    example_gen, _, schema_gen, _, _, gate = data
+    example_gen, schema_gen, gate = data.example_gen, data.schema_gen, data.gate
     module = (
         {"run_fn": RUN_FN} if kubeflow else {"module_file": os.path.join(MODELS_DIR, "model.py")}
     )
@@ -229,9 +274,10 @@ def create_pipeline(
     (the orchestrator keeps its own).
     """
     parameters = runtime(config) if cluster else fixed(config)
-    components = data_components(config, parameters)
+    data = data_components(config, parameters, cluster=cluster is not None)
+    components = list(data.components)
     if not data_only:
-        components += model_components(config, components, parameters, cluster)
+        components += model_components(config, data, parameters, cluster)
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=cluster.pipeline_root if cluster else config.pipeline_root,

@@ -10,7 +10,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
 from signpipe.components.data_validation_report.component import DataReport
-from signpipe.components.data_validation_report.executor import REPORT_FILE
+from signpipe.components.data_validation_report.executor import DRIFT_PROPERTY, REPORT_FILE
 from signpipe.components.image_folder_example_gen import ingestion_report
 from signpipe.errors import ConfigError
 from signpipe.pipeline.configs import PipelineConfig
@@ -253,6 +253,7 @@ class DataSummary:
     quarantined: int
     duplicates_dropped: int
     anomalies: int
+    drift: str  # the drift verdict against the previous span
     report_path: str
 
     def describe(self) -> str:
@@ -267,6 +268,7 @@ class DataSummary:
         lines += [
             f"  quarantined files: {self.quarantined}, duplicates dropped: "
             f"{self.duplicates_dropped}, anomalies: {self.anomalies}",
+            f"  drift: {self.drift}",
             f"Data validation report: {self.report_path}",
         ]
         return "\n".join(lines)
@@ -286,6 +288,9 @@ def data_summary(config: PipelineConfig) -> DataSummary:
         quarantined=ingestion["totals"]["quarantined"],
         duplicates_dropped=ingestion["totals"]["duplicates_dropped"],
         anomalies=report.custom_properties["anomalies"].int_value,
+        drift=report.custom_properties[DRIFT_PROPERTY].string_value
+        if DRIFT_PROPERTY in report.custom_properties
+        else "not compared",
         report_path=os.path.join(report.uri, REPORT_FILE),
     )
 

@@ -1,5 +1,6 @@
 """Open a page in headless Chromium over the DevTools protocol and report what loaded."""
 
+import base64
 import itertools
 import json
 import os
@@ -31,8 +32,11 @@ def browser() -> str | None:
     return next(filter(None, map(shutil.which, BROWSERS)), None)
 
 
-def page_facts(path: str, timeout: float = 60) -> dict:
-    """Load a local file; return its title, image counts, broken images and visible sections."""
+def page_facts(path: str, timeout: float = 60, screenshot: str | None = None) -> dict:
+    """Load a local file; return its title, image counts, broken images and visible sections.
+
+    With `screenshot` (an element id), also that element as rendered: PNG bytes.
+    """
     with tempfile.TemporaryDirectory(
         prefix="signpipe-chromium-", ignore_cleanup_errors=True
     ) as profile:
@@ -53,7 +57,7 @@ def page_facts(path: str, timeout: float = 60) -> dict:
             start_new_session=True,  # `chromium` is a wrapper script: stop its whole group
         )
         try:
-            return _facts(_devtools_url(process, timeout), path, timeout)
+            return _facts(_devtools_url(process, timeout), path, timeout, screenshot)
         finally:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
@@ -72,7 +76,7 @@ def _devtools_url(process: subprocess.Popen, timeout: float) -> str:
     raise RuntimeError("Chromium did not start its DevTools endpoint")
 
 
-def _facts(url: str, path: str, timeout: float) -> dict:
+def _facts(url: str, path: str, timeout: float, screenshot: str | None) -> dict:
     connection = websocket.create_connection(url, timeout=timeout)
     ids = itertools.count(1)
 
@@ -99,9 +103,30 @@ def _facts(url: str, path: str, timeout: float) -> dict:
             facts = json.loads(result["result"].get("value") or '{"ready": "loading"}')
             loaded = facts["ready"] == "complete" and facts.get("href", "").startswith("file:")
             if loaded:
+                if screenshot:
+                    facts["screenshot"] = _capture(call, session, screenshot)
                 return facts
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{path} did not finish loading in {timeout:.0f} s: {result}")
             time.sleep(0.2)
     finally:
         connection.close()
+
+
+def _capture(call, session: str, element_id: str) -> bytes:
+    """A PNG of one element, laid out at its full size."""
+    rect = (
+        f"JSON.stringify(document.getElementById({json.dumps(element_id)}).getBoundingClientRect())"
+    )
+    box = json.loads(
+        call("Runtime.evaluate", session, expression=rect, returnByValue=True)["result"]["value"]
+    )
+    clip = {key: box[key] for key in ("x", "y", "width", "height")}
+    shot = call(
+        "Page.captureScreenshot",
+        session,
+        format="png",
+        clip={**clip, "scale": 1},
+        captureBeyondViewport=True,
+    )
+    return base64.b64decode(shot["data"])

@@ -12,6 +12,7 @@ SMALL_TRAINING = {
     "training.head_epochs": 10,  # on cached features: a second in all
     "training.finetune_epochs": 1,
     "evaluation.accuracy_floor": 0.5,  # chance is 0.25 for four letters
+    "validation.min_images_per_class": 2,  # 16 images a letter: 2 or 3 in eval and test
     "tflite.qat_epochs": 1,
     "tflite.representative_images": 16,
     "tflite.latency_runs": 3,

@@ -1,6 +1,15 @@
 """The project's own data checks: class balance and missing classes."""
 
-from signpipe.components.data_validation_report.data_checks import class_balance_findings
+import pytest
+
+from signpipe.components.data_validation_report.data_checks import (
+    accuracy_margin,
+    accuracy_margins,
+    class_balance_findings,
+    measured_sets,
+    merge_fold_parts,
+    too_few_images_findings,
+)
 
 
 def test_balanced_splits_have_no_finding():
@@ -20,3 +29,39 @@ def test_class_missing_from_a_split():
     findings = class_balance_findings(counts, ["A", "B", "Ñ"], max_ratio=5)
     assert [(f.split, f.short) for f in findings] == [("eval", "class missing from split")]
     assert "Ñ" in findings[0].detail
+
+
+def test_too_few_images_to_measure_names_the_classes_per_measured_set():
+    counts = {
+        "train": {"A": 1, "B": 30},  # training sets are not measured on
+        "eval": {"A": 2, "B": 9},
+        "test": {"A": 5, "B": 5},
+    }
+    [finding] = too_few_images_findings(counts, min_per_class=5)
+    assert finding.split == "eval" and finding.severity == "error"
+    assert "'eval': A (2)" in finding.detail
+    assert "validation.min_images_per_class" in finding.detail
+
+
+def test_a_fold_is_measured_on_its_train_and_eval_parts_together():
+    counts = {
+        "fold1_train": {"A": 3, "B": 8},
+        "fold1_eval": {"A": 1, "B": 2},
+        "fold2_train": {"A": 6},
+        "fold2_eval": {"A": 2},
+    }
+    assert measured_sets(counts) == {"fold1": {"A": 4, "B": 10}, "fold2": {"A": 8}}
+    [finding] = too_few_images_findings(counts, min_per_class=5)
+    assert finding.split == "fold1" and "A (4)" in finding.detail
+
+
+def test_accuracy_margin_shrinks_with_the_square_root_of_the_images():
+    assert accuracy_margin(36) == pytest.approx(0.1633, abs=1e-4)
+    assert accuracy_margin(144) == pytest.approx(accuracy_margin(36) / 2)
+    assert accuracy_margins({"train": {"A": 50}, "eval": {"A": 36}}) == "eval: ±16.3% (36 images)"
+
+
+def test_class_balance_of_a_fold_is_checked_on_the_whole_fold():
+    counts = {"fold1_train": {"A": 4, "B": 4}, "fold1_eval": {"A": 1}}
+    assert merge_fold_parts(counts) == {"fold1": {"A": 5, "B": 4}}
+    assert class_balance_findings(merge_fold_parts(counts), ["A", "B"], max_ratio=2) == []

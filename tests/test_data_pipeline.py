@@ -37,7 +37,13 @@ FEATURES = ("label", "source_path", "group", "height", "width", "channels", "ima
 
 def _run(home: Path, root: Path, **overrides):
     """Run the data half and return its config."""
-    values = {"home": str(home), "data.data_root": str(root), "beam_args": IN_MEMORY}
+    # The generated sets are small: the eval and test splits hold a few images per class.
+    values = {
+        "home": str(home),
+        "data.data_root": str(root),
+        "beam_args": IN_MEMORY,
+        "validation.min_images_per_class": 1,
+    }
     values.update(overrides)
     config = load_config(None, **values)
     local_runner.run(config, data_only=True)
@@ -156,17 +162,19 @@ def test_second_run_reuses_every_cached_step(first_run):
     assert {e.state for e in latest} == {"CACHED"}, [(e.component, e.state) for e in latest]
 
 
-def test_gate_stops_on_imbalance_and_small_images_unless_allowed(tmp_path):
+def test_gate_stops_on_imbalance_small_images_and_too_few_to_measure_unless_allowed(tmp_path):
     root = tmp_path / "images"
     generate_dataset(root, SyntheticDataSpec(letters=("A", "B"), images_per_class=12, signers=1))
     for extra in sorted((root / "B").iterdir())[2:]:
         extra.unlink()
     (root / "A" / "tiny.png").write_bytes(encode_image("PNG", size=(12, 12), seed=5))
+    halves = {"data.split_ratios": {"train": 0.5, "eval": 0.5}}
     with pytest.raises(DataValidationError) as raised:
-        _run(tmp_path / "home", root, **{"data.split_ratios": {"train": 0.5, "eval": 0.5}})
+        _run(tmp_path / "home", root, **halves, **{"validation.min_images_per_class": 5})
     message = str(raised.value)
     assert "class imbalance" in message and "'A' has" in message
     assert "below minimum size" in message and "tiny.png" in message
+    assert "too few images to measure" in message and "'eval': B (1)" in message
     report_path = message.split("Report: ")[1].split("\n")[0]
     assert Path(report_path).is_file()
 

@@ -71,6 +71,9 @@ def _tasks(job: dict) -> dict:
 
 def test_every_component_of_the_local_pipeline_is_a_task(config, job, vertex_job):
     local = {component.id for component in create_pipeline(config).components}
+    # Span drift needs a custom resolver, which Kubeflow's compiler does not take.
+    assert {"previous_span_statistics", "SpanDriftValidator"} <= local
+    local -= {"previous_span_statistics", "SpanDriftValidator"}
     resolver = "latest_blessed_model_resolver"
     assert set(_tasks(vertex_job)) == (local - {resolver}) | {
         f"{resolver}-model-resolver",
@@ -316,3 +319,17 @@ def test_a_pipeline_job_json_is_uploaded_as_its_pipeline_spec(job, tmp_path):
     missing = kubeflow_schedule._pipeline_spec_file(str(tmp_path / "missing.json"))
     with pytest.raises(ConfigError, match="does not exist: write it with `signpipe compile"):
         missing.__enter__()
+
+
+def test_fold_trainers_are_parallel_tasks_over_one_data_half(tmp_path):
+    folds = load_config(
+        None, **{"data.data_root": DATA, "data.group_regex": r"^(hand\d+)_", "data.folds": 3}
+    )
+    tasks = _tasks(_compile(folds, tmp_path, "kubeflow"))
+    trainers = [f"Trainer_fold{i}" for i in (1, 2, 3)]
+    assert set(tasks) >= {*trainers, "Evaluator_fold1", "Evaluator_fold2", "Evaluator_fold3"}
+    assert not set(tasks) & {"Trainer", "Evaluator", "Pusher", "TFLiteExporter"}
+    for trainer in trainers:
+        upstream = set(tasks[trainer]["dependentTasks"])
+        assert upstream == {"ImageFolderExampleGen", "SchemaGen", "Transform"}
+    assert [task for task in tasks if task.startswith("Transform")] == ["Transform"]

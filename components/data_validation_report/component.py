@@ -19,12 +19,17 @@ class DataValidationReportSpec(ComponentSpec):
     PARAMETERS = {
         executor.MAX_CLASS_IMBALANCE_KEY: ExecutionParameter(type=float),
         executor.MIN_IMAGE_SIDE_KEY: ExecutionParameter(type=int),
+        executor.MIN_IMAGES_PER_CLASS_KEY: ExecutionParameter(type=int),
         executor.SAMPLES_PER_CLASS_KEY: ExecutionParameter(type=int),
     }
     INPUTS = {
         "examples": ChannelParameter(type=standard_artifacts.Examples),
         "statistics": ChannelParameter(type=standard_artifacts.ExampleStatistics),
         "anomalies": ChannelParameter(type=standard_artifacts.ExampleAnomalies),
+        "drift": ChannelParameter(type=standard_artifacts.ExampleAnomalies, optional=True),
+        "baseline_statistics": ChannelParameter(
+            type=standard_artifacts.ExampleStatistics, optional=True
+        ),
     }
     OUTPUTS = {"report": ChannelParameter(type=DataReport)}
 
@@ -33,7 +38,8 @@ class DataValidationReport(base_component.BaseComponent):
     """Writes the data validation page and the findings the DataGate acts on.
 
     Besides TFDV's schema anomalies it checks class balance per split, classes missing
-    from a split, and images smaller than a minimum side.
+    from a split, classes with too few images to measure accuracy on (eval, test, folds),
+    images smaller than a minimum side, and drift against the previous span.
     """
 
     SPEC_CLASS = DataValidationReportSpec
@@ -47,15 +53,24 @@ class DataValidationReport(base_component.BaseComponent):
         max_class_imbalance: float = 5.0,
         min_image_side: int = 32,
         samples_per_class: int = 6,
+        min_images_per_class: int = 5,
+        drift: Channel | None = None,
+        baseline_statistics: Channel | None = None,
     ):
-        """Wire the report to ExampleGen, StatisticsGen and ExampleValidator outputs."""
+        """Wire the report to ExampleGen, StatisticsGen and ExampleValidator outputs.
+
+        With spans: `drift` from the SpanDriftValidator and the previous span's statistics.
+        """
         super().__init__(
             spec=DataValidationReportSpec(
                 examples=examples,
                 statistics=statistics,
                 anomalies=anomalies,
+                drift=drift,
+                baseline_statistics=baseline_statistics,
                 max_class_imbalance=float(max_class_imbalance),
                 min_image_side=int(min_image_side),
+                min_images_per_class=int(min_images_per_class),
                 samples_per_class=int(samples_per_class),
                 report=Channel(type=DataReport),
             )

@@ -1,10 +1,13 @@
 """The project's data checks that TFDV's schema validation does not make."""
 
+import math
+from collections import Counter
 from collections.abc import Mapping
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from signpipe.components.data_validation_report.report_page import Finding
+from signpipe.components.image_folder_example_gen.split_plan import EVAL, FOLD_PREFIX, TEST
 
 SIDE_FEATURES = ("height", "width")
 
@@ -77,4 +80,70 @@ def small_image_finding(split: str, min_side: int, offenders: list[str], total: 
             f"{total} image(s) in '{split}' have a side under {min_side} px: {shown}. "
             "Replace them with larger images or lower validation.min_image_side."
         ),
+    )
+
+
+def merge_fold_parts(counts: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+    """Counts per split, with each fold's train and eval part counted as the one fold.
+
+    A fold's parts only matter together: its model is measured on the whole fold, and the
+    other folds' parts train it. So balance is checked per fold, not per part.
+    """
+    merged: dict[str, Counter] = {}
+    for split, per_label in counts.items():
+        name = split.rpartition("_")[0] if split.startswith(FOLD_PREFIX) and "_" in split else split
+        merged.setdefault(name, Counter()).update(per_label)
+    return {name: dict(per_label) for name, per_label in merged.items()}
+
+
+def measured_sets(counts: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+    """Image counts per class of each set a model is measured on: eval, test, or each fold."""
+    return {
+        name: per_label
+        for name, per_label in merge_fold_parts(counts).items()
+        if name in (EVAL, TEST) or name.startswith(FOLD_PREFIX)
+    }
+
+
+def too_few_images_findings(
+    counts: Mapping[str, Mapping[str, int]], min_per_class: int
+) -> list[Finding]:
+    """Measured sets holding fewer than `min_per_class` images of a class they contain."""
+    findings = []
+    for name, per_label in measured_sets(counts).items():
+        few = {label: n for label, n in sorted(per_label.items()) if 0 < n < min_per_class}
+        if few:
+            listed = ", ".join(f"{label} ({n})" for label, n in few.items())
+            findings.append(
+                Finding(
+                    split=name,
+                    field="label",
+                    severity="error",
+                    short="too few images to measure",
+                    detail=(
+                        f"{len(few)} class(es) have fewer than {min_per_class} images in "
+                        f"'{name}': {listed}. Accuracy on so few images says little and can "
+                        "bless a model by chance: add images, give the split a larger ratio "
+                        "(--split), or lower validation.min_images_per_class."
+                    ),
+                )
+            )
+    return findings
+
+
+def accuracy_margin(images: int) -> float:
+    """Half-width of a 95% confidence interval of an accuracy measured on `images` images.
+
+    The normal approximation at 50% accuracy, where the interval is widest: a bound that
+    holds whatever the model's accuracy turns out to be.
+    """
+    return 1.96 * math.sqrt(0.25 / images) if images else 1.0
+
+
+def accuracy_margins(counts: Mapping[str, Mapping[str, int]]) -> str:
+    """The accuracy margin of each measured set, in words, for the report's facts."""
+    return "; ".join(
+        f"{name}: ±{accuracy_margin(total):.1%} ({total} images)"
+        for name, per_label in measured_sets(counts).items()
+        for total in [sum(per_label.values())]
     )

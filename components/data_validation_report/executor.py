@@ -15,14 +15,17 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 
-from signpipe.components.data_validation_report import data_checks, report_page
+from signpipe.components.data_validation_report import data_checks, drift_section, report_page
 from signpipe.components.image_folder_example_gen import ingestion_report
+from signpipe.components.span_drift.executor import BASELINE_SPAN
 
 MAX_CLASS_IMBALANCE_KEY = "max_class_imbalance"
 MIN_IMAGE_SIDE_KEY = "min_image_side"
+MIN_IMAGES_PER_CLASS_KEY = "min_images_per_class"
 SAMPLES_PER_CLASS_KEY = "samples_per_class"
 REPORT_FILE = "index.html"
 FINDINGS_FILE = "findings.json"
+DRIFT_PROPERTY = "drift"  # the report artifact's one-line drift verdict
 _ANOMALIES_FILE = "SchemaDiff.pb"
 _MAX_LISTED_FILES = 20
 
@@ -79,6 +82,49 @@ def _load_anomalies(anomalies: Artifact, split: str) -> anomalies_pb2.Anomalies:
         return anomalies_pb2.Anomalies.FromString(handle.read())
 
 
+def _load_comparisons(drift: Artifact) -> dict[str, anomalies_pb2.Anomalies]:
+    """The SpanDriftValidator's result per split pair (written as `SplitPair-<pair>`)."""
+    comparisons = {}
+    for pair in artifact_utils.decode_split_names(drift.split_names):
+        path = os.path.join(drift.uri, f"SplitPair-{pair}", _ANOMALIES_FILE)
+        with fileio.open(path, "rb") as handle:
+            comparisons[pair] = anomalies_pb2.Anomalies.FromString(handle.read())
+    return comparisons
+
+
+def _span_drift(
+    input_dict: dict[str, list[Any]], examples: Artifact, current: dict
+) -> drift_section.SpanDrift | None:
+    """This span against the previous one; None when the pipeline compares no spans."""
+    drift = input_dict.get("drift") or []
+    if not drift:
+        return None
+    span = examples.get_int_custom_property("span")
+    baseline = input_dict.get("baseline_statistics") or []
+    previous_span = drift[0].get_int_custom_property(BASELINE_SPAN)
+    if not baseline or previous_span < 0:
+        return drift_section.SpanDrift(
+            span=span,
+            previous_span=None,
+            current=current,
+            previous={},
+            comparisons={},
+            why_none=f"span {span} is the first span ingested (no lower span has statistics "
+            "with the same splits)",
+        )
+    previous = {
+        split: stats_artifact_utils.load_statistics(baseline[0], split).proto()
+        for split in artifact_utils.decode_split_names(baseline[0].split_names)
+    }
+    return drift_section.SpanDrift(
+        span=span,
+        previous_span=previous_span,
+        current=current,
+        previous=previous,
+        comparisons=_load_comparisons(drift[0]),
+    )
+
+
 class Executor(base_executor.BaseExecutor):
     """Writes `index.html` and `findings.json` into the report artifact."""
 
@@ -108,8 +154,23 @@ class Executor(base_executor.BaseExecutor):
                 offenders, total = _small_images(examples, split, min_side)
                 findings.append(data_checks.small_image_finding(split, min_side, offenders, total))
         findings += data_checks.class_balance_findings(
-            ingestion["counts"], ingestion["labels"], exec_properties[MAX_CLASS_IMBALANCE_KEY]
+            data_checks.merge_fold_parts(ingestion["counts"]),
+            ingestion["labels"],
+            exec_properties[MAX_CLASS_IMBALANCE_KEY],
         )
+        findings += data_checks.too_few_images_findings(
+            ingestion["counts"], exec_properties[MIN_IMAGES_PER_CLASS_KEY]
+        )
+        drift = _span_drift(input_dict, examples, stats_by_split)
+        drift_html, drift_verdict = (
+            "",
+            "not compared (no {SPAN} in the data root, or a Kubeflow build)",
+        )
+        if drift is not None:
+            drift_findings = drift_section.drift_findings(drift)
+            findings += drift_findings
+            drift_html = drift_section.render_drift(drift, drift_findings)
+            drift_verdict = drift_section.verdict(drift, drift_findings)
 
         inputs = report_page.ReportInputs(
             title="signpipe data validation",
@@ -126,9 +187,12 @@ class Executor(base_executor.BaseExecutor):
                 "Span": str(examples.get_int_custom_property("span")),
                 "Split by": ingestion["split_by"],
                 "Examples": str(ingestion["totals"]["examples"]),
+                "Accuracy margin (95%, at most)": data_checks.accuracy_margins(ingestion["counts"]),
                 "Quarantined files": str(ingestion["totals"]["quarantined"]),
                 "Examples artifact": examples.uri,
+                "Drift": drift_verdict,
             },
+            drift_html=drift_html,
         )
         report_path = os.path.join(report_artifact.uri, REPORT_FILE)
         with fileio.open(report_path, "w") as handle:
@@ -138,4 +202,5 @@ class Executor(base_executor.BaseExecutor):
         errors = [f for f in findings if f.severity == "error"]
         report_artifact.set_int_custom_property("anomalies", len(findings))
         report_artifact.set_int_custom_property("errors", len(errors))
+        report_artifact.set_string_custom_property(DRIFT_PROPERTY, drift_verdict)
         logging.info("Data validation report: %s (%d findings)", report_path, len(findings))

@@ -55,6 +55,7 @@ class ReportInputs:
     duplicates: int
     samples: dict[str, list[bytes]]
     facts: dict[str, str]
+    drift_html: str = ""  # the drift section, when the data root has spans
 
 
 def findings_from_anomalies(split: str, anomalies: anomalies_pb2.Anomalies) -> list[Finding]:
@@ -109,12 +110,12 @@ def _feature_name(feature: statistics_pb2.FeatureNameStatistics) -> str:
     return ".".join(feature.path.step) or feature.name
 
 
-def _features(stats: statistics_pb2.DatasetFeatureStatisticsList) -> dict:
+def features_by_name(stats: statistics_pb2.DatasetFeatureStatisticsList) -> dict:
     """Name -> feature statistics of the first dataset in a statistics list."""
     return {_feature_name(f): f for f in stats.datasets[0].features} if stats.datasets else {}
 
 
-def _standard_buckets(feature: statistics_pb2.FeatureNameStatistics) -> list:
+def standard_buckets(feature: statistics_pb2.FeatureNameStatistics) -> list:
     """The finite buckets of a numeric feature's STANDARD histogram."""
     for histogram in feature.num_stats.histograms:
         if histogram.type == _STANDARD:
@@ -122,7 +123,7 @@ def _standard_buckets(feature: statistics_pb2.FeatureNameStatistics) -> list:
     return []
 
 
-def _draw_histogram(ax, buckets: list, color: str, label: str | None, share: bool) -> None:
+def draw_histogram(ax, buckets: list, color: str, label: str | None, share: bool) -> None:
     """Draw buckets as steps (or bars at their middles when edges do not increase)."""
     counts = [b.sample_count for b in buckets]
     if share:
@@ -140,7 +141,7 @@ def _thumb_histogram(buckets: list) -> str:
     """A small axis-less histogram image of one feature in one split."""
     fig = Figure(figsize=(1.8, 0.55), dpi=100)
     ax = fig.add_axes((0, 0, 1, 1))
-    _draw_histogram(ax, buckets, _COLORS[0], None, share=False)
+    draw_histogram(ax, buckets, _COLORS[0], None, share=False)
     ax.set_axis_off()
     return png_uri(fig)
 
@@ -183,7 +184,7 @@ def _feature_row(name: str, feature: statistics_pb2.FeatureNameStatistics) -> di
     if kind == "num_stats":
         n = feature.num_stats
         row["numbers"] = [_num(v) for v in (n.mean, n.std_dev, n.min, n.median, n.max)]
-        buckets = _standard_buckets(feature)
+        buckets = standard_buckets(feature)
         row["histogram"] = _thumb_histogram(buckets) if buckets else None
     elif kind == "string_stats":
         s = feature.string_stats
@@ -269,8 +270,8 @@ def _quality_charts(statistics: dict, colors: dict[str, str]) -> list[dict]:
     for name in QUALITY_FEATURES:
         series = []
         for split, stats in statistics.items():
-            feature = _features(stats).get(name)
-            buckets = _standard_buckets(feature) if feature is not None else []
+            feature = features_by_name(stats).get(name)
+            buckets = standard_buckets(feature) if feature is not None else []
             if buckets:
                 series.append((split, buckets))
         if not series:
@@ -279,7 +280,7 @@ def _quality_charts(statistics: dict, colors: dict[str, str]) -> list[dict]:
         fig = Figure(figsize=(5.0, 2.6), dpi=100)
         ax = fig.add_subplot()
         for split, buckets in series:
-            _draw_histogram(ax, buckets, colors[split], _mpl_text(split), share=True)
+            draw_histogram(ax, buckets, colors[split], _mpl_text(split), share=True)
         ax.set_title(name, fontsize=10)
         ax.set_ylabel("share of split", fontsize=8)
         ax.tick_params(labelsize=8)
@@ -327,7 +328,7 @@ def render_report(inputs: ReportInputs) -> str:
         {
             "split": split,
             "id": _slug(split, i),
-            "rows": [_feature_row(name, f) for name, f in sorted(_features(stats).items())],
+            "rows": [_feature_row(name, f) for name, f in sorted(features_by_name(stats).items())],
             "examples": _num(stats.datasets[0].num_examples) if stats.datasets else "0",
         }
         for i, (split, stats) in enumerate(inputs.statistics.items())
@@ -343,6 +344,7 @@ def render_report(inputs: ReportInputs) -> str:
         quarantined=inputs.quarantined,
         duplicates=inputs.duplicates,
         samples=_sample_rows(inputs.samples),
+        drift_html=inputs.drift_html,
         style=STYLE,
     )
 
@@ -386,7 +388,8 @@ _TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined
  {{ findings|length - errors }} warning{{ '' if findings|length - errors == 1 else 's' }})</p>
 {% endif %}</header>
 <nav><ol class="toc"><li><a href="#anomalies">Anomalies</a></li>
-<li><a href="#class-balance">Class balance</a></li><li><a href="#statistics">Statistics</a><ul>
+<li><a href="#class-balance">Class balance</a></li>{% if drift_html %}
+<li><a href="#drift">Drift</a></li>{% endif %}<li><a href="#statistics">Statistics</a><ul>
 {% for s in stats_sections %}<li><a href="#{{ s.id }}">{{ s.split }}</a></li>{% endfor %}</ul></li>
 <li><a href="#image-quality">Image quality</a></li>
 <li><a href="#quarantine">Quarantined files</a></li>
@@ -407,6 +410,7 @@ _TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined
 <td class="n">{{ c }}</td>{% endfor %}<td class="n">{{ balance.total }}</td></tr></table>
 <img src="{{ balance.chart }}" alt="images per class and split">
 {% else %}<p>No class counts.</p>{% endif %}</section>
+{{ drift_html|safe }}
 <section id="statistics"><h2>Statistics per split</h2>
 {% for s in stats_sections %}<h3 id="{{ s.id }}">{{ s.split }}
 <span class="muted">({{ s.examples }} examples)</span></h3>

@@ -327,9 +327,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             input_base, input_config, exec_properties.get(standard_component_specs.RANGE_CONFIG_KEY)
         )
         if resolved:
-            pattern, examples.span, version = resolved
+            pattern, span, version = resolved
+            examples.set_int_custom_property("span", span)
             if version is not None:
                 examples.version = version
+        # TFX's driver records the span as a custom property; StatisticsGen copies the
+        # `span` property to the statistics, where the previous span is looked up.
+        examples.span = examples.get_int_custom_property("span")
         root = folder_layout.resolved_root(
             input_base, pattern, _group_folder_level(exec_properties)
         )
@@ -442,5 +446,6 @@ def _check_outcome(report: dict[str, Any], uri: str) -> None:
         raise DataRootError(
             f"split(s) {empty_splits} received no image ({report['split_by']}, "
             f"{report['totals']['examples']} images). Add images (from more groups when "
-            "splitting by group), pin a group to the split, or change data.split_ratios."
+            "splitting by group), pin a group to the split, change data.split_ratios, or "
+            "drop --train-eval-by-group."
         )

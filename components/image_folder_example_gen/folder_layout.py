@@ -2,7 +2,8 @@
 
 import unicodedata
 
-_PLACEHOLDERS = ("{SPAN}", "{VERSION}")
+SPAN = "{SPAN}"  # in a data root: the folder part that numbers spans
+_PLACEHOLDERS = (SPAN, "{VERSION}")
 
 
 def file_depth(group_folder_level: int | None) -> int:

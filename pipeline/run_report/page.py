@@ -189,6 +189,8 @@ more influence on the answer).</p>
 {% if e.population %}<h3 id="population">Population view</h3>
 <img src="{{ e.population }}" alt="images by the model's features, projected to two dimensions">
 {% endif %}
+{% elif c.cross_validation %}<p class="muted">Each fold's model was evaluated on its
+ held-out groups: see Cross-validation.</p>
 {% else %}<p class="muted">No model was evaluated in this run.</p>{% endif %}</section>
 
 <section class="part" id="tflite"><h2>TFLite</h2>
