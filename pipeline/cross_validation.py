@@ -7,6 +7,7 @@ from tfx.proto import trainer_pb2
 from signpipe.components.image_folder_example_gen.executor import data_root_groups
 from signpipe.components.image_folder_example_gen.split_plan import (
     EVAL,
+    TEST,
     TRAIN,
     fold_name,
     fold_split,
@@ -46,7 +47,7 @@ def fold_splits(folds: int, held_out: int) -> dict[str, list[str]]:
     return {
         TRAIN: [fold_split(name, TRAIN) for name in others],
         EVAL: [fold_split(name, EVAL) for name in others],
-        "test": [fold_split(fold, TRAIN), fold_split(fold, EVAL)],
+        TEST: [fold_split(fold, TRAIN), fold_split(fold, EVAL)],
     }
 
 
@@ -83,7 +84,7 @@ def fold_components(
             examples=example_gen.outputs["examples"],
             model=trainer.outputs["model"],
             eval_config=eval_config(None),
-            example_splits=splits["test"],
+            example_splits=splits[TEST],
         ).with_id(f"{EVALUATOR_PREFIX}{fold}")
         components += [trainer, evaluator]
     return components

@@ -15,7 +15,7 @@ from signpipe.components.data_gate.component import DataGate
 from signpipe.components.data_validation_report.component import DataValidationReport
 from signpipe.components.image_folder_example_gen import folder_layout
 from signpipe.components.image_folder_example_gen.component import ImageFolderExampleGen
-from signpipe.components.image_folder_example_gen.split_plan import fold_split_names
+from signpipe.components.image_folder_example_gen.split_plan import TRAIN, fold_split_names
 from signpipe.components.run_parameters.component import GatedEvaluator, ParameterizedTrainer
 from signpipe.components.serving_pusher.component import ServingPusher
 from signpipe.components.span_drift.component import SpanDriftValidator
@@ -40,6 +40,7 @@ class DataSteps:
     """The data half: every component in order, and the ones the model half wires to."""
 
     components: list
+    folds: int  # cross-validation folds the ExampleGen writes; 0 without
     example_gen: ImageFolderExampleGen
     schema_gen: SchemaGen | ImportSchemaGen
     gate: DataGate
@@ -55,6 +56,7 @@ def data_components(
     """
     data = config.data
     parameters = parameters or fixed(config)
+    folds = cross_validation.fold_count(config)  # loo lists the data root: count it once
     example_gen = ImageFolderExampleGen(
         data_root=parameters.data_root,
         split_ratios=data.split_ratios,
@@ -65,7 +67,7 @@ def data_components(
         span=data.span,
         test_groups=data.test_groups,
         train_eval_by_group=data.train_eval_by_group,
-        folds=cross_validation.fold_count(config),
+        folds=folds,
     )
     statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"],
@@ -86,7 +88,7 @@ def data_components(
     if folder_layout.SPAN in config.data_root and not cluster:
         # The training split: the largest stratified sample of each span, so its
         # distributions move with the data, not with the draw of a small eval split.
-        compared = ["train"] if "train" in data.split_ratios and not data.folds else None
+        compared = [TRAIN] if TRAIN in data.split_ratios and not folds else None
         previous = previous_span_statistics(statistics_gen.outputs["statistics"], compared)
         validator = SpanDriftValidator(
             statistics=statistics_gen.outputs["statistics"],
@@ -113,6 +115,7 @@ def data_components(
     gate = DataGate(report=report.outputs["report"], fail_on_anomalies=validation.fail_on_anomalies)
     return DataSteps(
         components=[*components, report, gate],
+        folds=folds,
         example_gen=example_gen,
         schema_gen=schema_gen,
         gate=gate,
@@ -179,7 +182,7 @@ def model_components(
     module = (
         {"run_fn": RUN_FN} if kubeflow else {"module_file": os.path.join(MODELS_DIR, "model.py")}
     )
-    folds = cross_validation.fold_count(config)
+    folds = data.folds
     # Every fold's classes: one vocabulary, so the fold models' class indices agree.
     analyze = fold_split_names(folds) if folds else None
     transform = transform_component(
