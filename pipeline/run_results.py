@@ -10,7 +10,11 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
 from signpipe.components.data_validation_report.component import DataReport
-from signpipe.components.data_validation_report.executor import DRIFT_PROPERTY, REPORT_FILE
+from signpipe.components.data_validation_report.executor import (
+    DRIFT_PROPERTY,
+    HANDS_PROPERTY,
+    REPORT_FILE,
+)
 from signpipe.components.image_folder_example_gen import ingestion_report
 from signpipe.errors import ConfigError
 from signpipe.pipeline.configs import PipelineConfig
@@ -254,6 +258,7 @@ class DataSummary:
     duplicates_dropped: int
     anomalies: int
     drift: str  # the drift verdict against the previous span
+    hands: str  # the share of images with a hand found, e.g. `83% (train 85%, eval 80%)`
     report_path: str
 
     def describe(self) -> str:
@@ -268,6 +273,7 @@ class DataSummary:
         lines += [
             f"  quarantined files: {self.quarantined}, duplicates dropped: "
             f"{self.duplicates_dropped}, anomalies: {self.anomalies}",
+            f"  hands found: {self.hands}",
             f"  drift: {self.drift}",
             f"Data validation report: {self.report_path}",
         ]
@@ -291,6 +297,9 @@ def data_summary(config: PipelineConfig) -> DataSummary:
         drift=report.custom_properties[DRIFT_PROPERTY].string_value
         if DRIFT_PROPERTY in report.custom_properties
         else "not compared",
+        hands=report.custom_properties[HANDS_PROPERTY].string_value
+        if HANDS_PROPERTY in report.custom_properties
+        else "not recorded (a report from before hand analysis)",
         report_path=os.path.join(report.uri, REPORT_FILE),
     )
 

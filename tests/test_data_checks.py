@@ -1,4 +1,4 @@
-"""The project's own data checks: class balance and missing classes."""
+"""The project's own data checks: class balance, missing classes, hands found."""
 
 import pytest
 
@@ -6,6 +6,7 @@ from signpipe.components.data_validation_report.data_checks import (
     accuracy_margin,
     accuracy_margins,
     class_balance_findings,
+    hand_detection_findings,
     measured_sets,
     merge_fold_parts,
     too_few_images_findings,
@@ -65,3 +66,27 @@ def test_class_balance_of_a_fold_is_checked_on_the_whole_fold():
     counts = {"fold1_train": {"A": 4, "B": 4}, "fold1_eval": {"A": 1}}
     assert merge_fold_parts(counts) == {"fold1": {"A": 5, "B": 4}}
     assert class_balance_findings(merge_fold_parts(counts), ["A", "B"], max_ratio=2) == []
+
+
+def test_a_split_under_the_hand_floor_is_an_error_naming_the_fixes():
+    found = {"train": {"A": 9, "B": 9}, "eval": {"A": 1, "B": 0}}
+    images = {"train": {"A": 10, "B": 10}, "eval": {"A": 10, "B": 10}}
+    [finding] = hand_detection_findings(found, images, floor=0.1)
+    assert (finding.split, finding.field, finding.severity) == ("eval", "hand_found", "error")
+    assert "a hand in 1 of 20 images in 'eval' (5.0%), under the floor of 10.0%" in finding.detail
+    for advice in ("show a hand", "data.hand_min_confidence", "validation.min_hand_detection_rate"):
+        assert advice in finding.detail
+
+
+def test_hand_rate_at_the_floor_or_with_the_floor_off_is_no_finding():
+    found, images = {"eval": {"A": 2}}, {"eval": {"A": 20}}
+    assert hand_detection_findings(found, images, floor=0.1) == []
+    assert len(hand_detection_findings(found, images, floor=0.11)) == 1
+    assert hand_detection_findings({"eval": {"A": 0}}, images, floor=0.0) == []
+
+
+def test_hand_rate_of_a_fold_is_checked_on_the_whole_fold():
+    found = {"fold1_train": {"A": 0}, "fold1_eval": {"A": 2}, "fold2_train": {"A": 0}}
+    images = {"fold1_train": {"A": 8}, "fold1_eval": {"A": 2}, "fold2_train": {"A": 5}}
+    findings = hand_detection_findings(found, images, floor=0.2)
+    assert [f.split for f in findings] == ["fold2"]

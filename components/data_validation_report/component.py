@@ -20,6 +20,7 @@ class DataValidationReportSpec(ComponentSpec):
         executor.MAX_CLASS_IMBALANCE_KEY: ExecutionParameter(type=float),
         executor.MIN_IMAGE_SIDE_KEY: ExecutionParameter(type=int),
         executor.MIN_IMAGES_PER_CLASS_KEY: ExecutionParameter(type=int),
+        executor.MIN_HAND_DETECTION_RATE_KEY: ExecutionParameter(type=float),
         executor.SAMPLES_PER_CLASS_KEY: ExecutionParameter(type=int),
     }
     INPUTS = {
@@ -39,7 +40,8 @@ class DataValidationReport(base_component.BaseComponent):
 
     Besides TFDV's schema anomalies it checks class balance per split, classes missing
     from a split, classes with too few images to measure accuracy on (eval, test, folds),
-    images smaller than a minimum side, and drift against the previous span.
+    images smaller than a minimum side, splits where too few images have a hand found,
+    and drift against the previous span.
     """
 
     SPEC_CLASS = DataValidationReportSpec
@@ -54,6 +56,7 @@ class DataValidationReport(base_component.BaseComponent):
         min_image_side: int = 32,
         samples_per_class: int = 6,
         min_images_per_class: int = 5,
+        min_hand_detection_rate: float = 0.1,
         drift: Channel | None = None,
         baseline_statistics: Channel | None = None,
     ):
@@ -71,6 +74,7 @@ class DataValidationReport(base_component.BaseComponent):
                 max_class_imbalance=float(max_class_imbalance),
                 min_image_side=int(min_image_side),
                 min_images_per_class=int(min_images_per_class),
+                min_hand_detection_rate=float(min_hand_detection_rate),
                 samples_per_class=int(samples_per_class),
                 report=Channel(type=DataReport),
             )

@@ -91,9 +91,48 @@ def merge_fold_parts(counts: Mapping[str, Mapping[str, int]]) -> dict[str, dict[
     """
     merged: dict[str, Counter] = {}
     for split, per_label in counts.items():
-        name = split.rpartition("_")[0] if split.startswith(FOLD_PREFIX) and "_" in split else split
-        merged.setdefault(name, Counter()).update(per_label)
+        merged.setdefault(checked_set(split), Counter()).update(per_label)
     return {name: dict(per_label) for name, per_label in merged.items()}
+
+
+def checked_set(split: str) -> str:
+    """The set a split is checked as: a fold's part (fold2_eval) as its fold, else itself."""
+    return split.rpartition("_")[0] if split.startswith(FOLD_PREFIX) and "_" in split else split
+
+
+def hand_detection_findings(
+    found: Mapping[str, Mapping[str, int]], images: Mapping[str, Mapping[str, int]], floor: float
+) -> list[Finding]:
+    """Splits (a fold's parts as the one fold) where a hand was found in under `floor` of images.
+
+    `found` and `images` count, per split and class, the images with a hand found and all
+    images. A floor of 0 turns the check off.
+    """
+    if floor <= 0:
+        return []
+    found, images = merge_fold_parts(found), merge_fold_parts(images)
+    findings = []
+    for name, per_label in images.items():
+        total, hands = sum(per_label.values()), sum(found.get(name, {}).values())
+        if total and hands / total < floor:
+            findings.append(
+                Finding(
+                    split=name,
+                    field="hand_found",
+                    severity="error",
+                    short="few hands found",
+                    detail=(
+                        f"MediaPipe found a hand in {hands} of {total} images in '{name}' "
+                        f"({hands / total:.1%}), under the floor of {floor:.1%} "
+                        "(validation.min_hand_detection_rate). Without a hand the model sees "
+                        "the whole frame and no landmarks. Check that the images show a hand "
+                        "(the report's Hands section shows some where none was found), lower "
+                        "data.hand_min_confidence to accept less certain detections, or lower "
+                        "validation.min_hand_detection_rate (0 turns this check off)."
+                    ),
+                )
+            )
+    return findings
 
 
 def measured_sets(counts: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:

@@ -15,17 +15,24 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 
-from signpipe.components.data_validation_report import data_checks, drift_section, report_page
+from signpipe.components.data_validation_report import (
+    data_checks,
+    drift_section,
+    hands_section,
+    report_page,
+)
 from signpipe.components.image_folder_example_gen import ingestion_report
 from signpipe.components.span_drift.executor import BASELINE_SPAN
 
 MAX_CLASS_IMBALANCE_KEY = "max_class_imbalance"
 MIN_IMAGE_SIDE_KEY = "min_image_side"
 MIN_IMAGES_PER_CLASS_KEY = "min_images_per_class"
+MIN_HAND_DETECTION_RATE_KEY = "min_hand_detection_rate"
 SAMPLES_PER_CLASS_KEY = "samples_per_class"
 REPORT_FILE = "index.html"
 FINDINGS_FILE = "findings.json"
 DRIFT_PROPERTY = "drift"  # the report artifact's one-line drift verdict
+HANDS_PROPERTY = "hands"  # the report artifact's found rate, overall and per split
 _ANOMALIES_FILE = "SchemaDiff.pb"
 _MAX_LISTED_FILES = 20
 
@@ -37,8 +44,13 @@ def split_records(examples: Artifact, split: str) -> Iterator[bytes]:
     yield from tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator()
 
 
-def iter_examples(examples: Artifact, split: str, features: tuple[str, ...]) -> Iterator[dict]:
-    """Yield the named features of each example in one split, as Python values."""
+def iter_examples(
+    examples: Artifact, split: str, features: tuple[str, ...], whole: tuple[str, ...] = ()
+) -> Iterator[dict]:
+    """Yield the named features of each example in one split, as Python values.
+
+    A feature's first value (None when absent), or for the names in `whole` its value list.
+    """
     for record in split_records(examples, split):
         example = tf.train.Example.FromString(record).features.feature
         row = {}
@@ -46,7 +58,7 @@ def iter_examples(examples: Artifact, split: str, features: tuple[str, ...]) -> 
             feature = example[name]
             kind = feature.WhichOneof("kind")
             values = getattr(feature, kind).value if kind else []
-            row[name] = values[0] if values else None
+            row[name] = list(values) if name in whole else values[0] if values else None
         yield row
 
 
@@ -161,6 +173,17 @@ class Executor(base_executor.BaseExecutor):
         findings += data_checks.too_few_images_findings(
             ingestion["counts"], exec_properties[MIN_IMAGES_PER_CLASS_KEY]
         )
+        hands = hands_section.collect_hands(
+            {
+                split: iter_examples(
+                    examples, split, hands_section.HAND_FEATURES, hands_section.WHOLE_FEATURES
+                )
+                for split in splits
+            }
+        )
+        hand_floor = exec_properties[MIN_HAND_DETECTION_RATE_KEY]
+        hands_found = hands_section.summary(hands)
+        findings += data_checks.hand_detection_findings(hands.found, hands.images, hand_floor)
         drift = _span_drift(input_dict, examples, stats_by_split)
         drift_html, drift_verdict = (
             "",
@@ -191,8 +214,10 @@ class Executor(base_executor.BaseExecutor):
                 "Quarantined files": str(ingestion["totals"]["quarantined"]),
                 "Examples artifact": examples.uri,
                 "Drift": drift_verdict,
+                "Hands found": hands_found,
             },
             drift_html=drift_html,
+            hands_html=hands_section.render_hands(hands, hand_floor),
         )
         report_path = os.path.join(report_artifact.uri, REPORT_FILE)
         with fileio.open(report_path, "w") as handle:
@@ -203,4 +228,5 @@ class Executor(base_executor.BaseExecutor):
         report_artifact.set_int_custom_property("anomalies", len(findings))
         report_artifact.set_int_custom_property("errors", len(errors))
         report_artifact.set_string_custom_property(DRIFT_PROPERTY, drift_verdict)
+        report_artifact.set_string_custom_property(HANDS_PROPERTY, hands_found)
         logging.info("Data validation report: %s (%d findings)", report_path, len(findings))

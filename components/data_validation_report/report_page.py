@@ -56,6 +56,7 @@ class ReportInputs:
     samples: dict[str, list[bytes]]
     facts: dict[str, str]
     drift_html: str = ""  # the drift section, when the data root has spans
+    hands_html: str = ""  # the hands section (hands_section.render_hands)
 
 
 def findings_from_anomalies(split: str, anomalies: anomalies_pb2.Anomalies) -> list[Finding]:
@@ -345,6 +346,7 @@ def render_report(inputs: ReportInputs) -> str:
         duplicates=inputs.duplicates,
         samples=_sample_rows(inputs.samples),
         drift_html=inputs.drift_html,
+        hands_html=inputs.hands_html,
         style=STYLE,
     )
 
@@ -369,6 +371,8 @@ tr.warning td.sev{color:#a15c00;font-weight:bold}tr.total td{font-weight:bold;ba
  background:#eee;border:1px dashed #999;color:#666;font-size:11px;text-align:center}
 .thumbs img,.thumbs .ph{margin:2px;vertical-align:middle}.muted{color:#777}
 dl.cs{margin:0}dl.cs dt{font-weight:bold;display:inline}dl.cs dd{display:inline;margin:0 0 0 4px}
+td.low{color:#b71c1c}.card{display:inline-block;max-width:160px;margin:2px;vertical-align:top;
+ font-size:11px;overflow-wrap:anywhere}
 """  # shared with the run report, which embeds this page
 
 _TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
@@ -389,7 +393,8 @@ _TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined
 {% endif %}</header>
 <nav><ol class="toc"><li><a href="#anomalies">Anomalies</a></li>
 <li><a href="#class-balance">Class balance</a></li>{% if drift_html %}
-<li><a href="#drift">Drift</a></li>{% endif %}<li><a href="#statistics">Statistics</a><ul>
+<li><a href="#drift">Drift</a></li>{% endif %}{% if hands_html %}
+<li><a href="#hands">Hands</a></li>{% endif %}<li><a href="#statistics">Statistics</a><ul>
 {% for s in stats_sections %}<li><a href="#{{ s.id }}">{{ s.split }}</a></li>{% endfor %}</ul></li>
 <li><a href="#image-quality">Image quality</a></li>
 <li><a href="#quarantine">Quarantined files</a></li>
@@ -411,6 +416,7 @@ _TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined
 <img src="{{ balance.chart }}" alt="images per class and split">
 {% else %}<p>No class counts.</p>{% endif %}</section>
 {{ drift_html|safe }}
+{{ hands_html|safe }}
 <section id="statistics"><h2>Statistics per split</h2>
 {% for s in stats_sections %}<h3 id="{{ s.id }}">{{ s.split }}
 <span class="muted">({{ s.examples }} examples)</span></h3>

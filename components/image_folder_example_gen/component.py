@@ -26,6 +26,8 @@ class ImageFolderExampleGenSpec(ComponentSpec):
         executor.TEST_GROUPS_KEY: ExecutionParameter(type=str, optional=True),
         executor.TRAIN_EVAL_BY_GROUP_KEY: ExecutionParameter(type=int, optional=True),
         executor.FOLDS_KEY: ExecutionParameter(type=int, optional=True),
+        executor.HAND_ANALYSIS_KEY: ExecutionParameter(type=int, optional=True),
+        executor.HAND_MIN_CONFIDENCE_KEY: ExecutionParameter(type=float, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {
@@ -83,6 +85,8 @@ class ImageFolderExampleGen(FileBasedExampleGen):
         test_groups: Sequence[str] = (),
         train_eval_by_group: bool = False,
         folds: int = 0,
+        hand_analysis: bool = True,
+        hand_min_confidence: float = 0.5,
     ):
         """Configure ingestion of `data_root` into the given split ratios.
 
@@ -117,6 +121,8 @@ class ImageFolderExampleGen(FileBasedExampleGen):
             test_groups=json.dumps(list(test_groups)),
             train_eval_by_group=int(train_eval_by_group),
             folds=folds,
+            hand_analysis=int(hand_analysis),
+            hand_min_confidence=hand_min_confidence,
             examples=Channel(type=standard_artifacts.Examples),
         )
         # FileBasedExampleGen.__init__ builds the stock spec; the base class takes ours.

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 from tfx.components.example_gen import write_split
@@ -21,6 +22,7 @@ from tfx.utils import proto_utils
 
 from signpipe.components.image_folder_example_gen import (
     folder_layout,
+    hand_analysis,
     image_facts,
     ingestion_report,
     split_assignment,
@@ -28,6 +30,7 @@ from signpipe.components.image_folder_example_gen import (
 )
 from signpipe.components.image_folder_example_gen.driver import resolve_unresolved_span
 from signpipe.errors import DataRootError
+from signpipe.models import features, preprocessing
 from signpipe.pipeline import progress
 
 GROUP_REGEX_KEY = "group_regex"
@@ -37,6 +40,8 @@ SPLIT_SEED_KEY = "split_seed"
 TEST_GROUPS_KEY = "test_groups"
 TRAIN_EVAL_BY_GROUP_KEY = "train_eval_by_group"
 FOLDS_KEY = "folds"
+HAND_ANALYSIS_KEY = "hand_analysis"
+HAND_MIN_CONFIDENCE_KEY = "hand_min_confidence"
 
 _QUARANTINE = "quarantine"
 _METRICS_NAMESPACE = "image_folder_example_gen"
@@ -60,6 +65,7 @@ class _Options:
     rules: split_plan.SplitRules
     group_regex: str | None
     group_folder_level: int | None
+    hand_min_confidence: float | None  # None: no hand analysis
 
     @property
     def split_names(self) -> tuple[str, ...]:
@@ -84,6 +90,13 @@ class _ReadImage(beam.DoFn):
         self._read = 0
         if self._options.group_regex:
             self._regex = re.compile(self._options.group_regex)
+        self._hands = None
+        if self._options.hand_min_confidence is not None:
+            self._hands = hand_analysis.HandAnalyzer(self._options.hand_min_confidence)
+
+    def teardown(self):
+        if self._hands is not None:
+            self._hands.close()
 
     def process(self, path: str):
         relative = folder_layout.relative_path(self._options.root, path)
@@ -94,7 +107,7 @@ class _ReadImage(beam.DoFn):
             image_facts.check_extension(path)
             with FileSystems.open(path, compression_type="uncompressed") as handle:
                 content = handle.read()
-            facts = image_facts.read_image_facts(path, content)
+            facts = image_facts.read_image_facts(path, content, self._hands)
         except IsADirectoryError:
             reason = "a folder where images were expected: set group_folder_level to read it"
         except (ValueError, OSError) as err:
@@ -129,7 +142,7 @@ def _keep_one_copy(item: tuple[str, Iterable[_Image]]):
     yield content_hash, copies[0]
 
 
-def _to_example(image: _Image, with_group: bool) -> tf.train.Example:
+def _to_example(image: _Image, with_group: bool, with_hand: bool) -> tf.train.Example:
     """Build the tf.Example for one image."""
     facts = image.facts
 
@@ -139,8 +152,8 @@ def _to_example(image: _Image, with_group: bool) -> tf.train.Example:
     def _int(value: int) -> tf.train.Feature:
         return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
 
-    def _float(value: float) -> tf.train.Feature:
-        return tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+    def _float(*values: float) -> tf.train.Feature:
+        return tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
 
     feature = {
         "image_raw": _bytes(facts.encoded),
@@ -156,7 +169,16 @@ def _to_example(image: _Image, with_group: bool) -> tf.train.Example:
         "sharpness": _float(facts.sharpness),
     }
     if with_group:
-        feature["group"] = _bytes(image.group.encode())
+        feature[features.GROUP_KEY] = _bytes(image.group.encode())
+    if with_hand:
+        hand = facts.hand
+        box = preprocessing.hand_box(hand.landmarks, hand.found, facts.height, facts.width)
+        scale = np.array([facts.height, facts.width] * 2, dtype=np.float32)
+        feature[features.HAND_FOUND_KEY] = _int(int(hand.found))
+        feature[features.HAND_SCORE_KEY] = _float(hand.score)
+        feature[features.HANDEDNESS_KEY] = _bytes(hand.handedness.encode())
+        feature[features.HAND_LANDMARKS_KEY] = _float(*hand.landmarks)
+        feature[features.HAND_BOX_KEY] = _float(*(box.numpy() / scale).tolist())
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
@@ -175,11 +197,15 @@ def _AssignSplits(images, options: _Options):
     return assigned, plan
 
 
-def _build_report(_, options, plan, quarantined, duplicates, counts, labels) -> dict[str, Any]:
+def _build_report(
+    _, options, plan, quarantined, duplicates, counts, hands, labels
+) -> dict[str, Any]:
     """Assemble the ingestion report from the pipeline's side outputs."""
     per_split = {name: {} for name in options.split_names}
     for (split, label), count in counts:
         per_split[split][label] = count
+    hands_found = {name: 0 for name in options.split_names}
+    hands_found.update(hands)
     rules = options.rules
     return {
         "data_root": options.root,
@@ -191,12 +217,15 @@ def _build_report(_, options, plan, quarantined, duplicates, counts, labels) -> 
         "unknown_test_groups": plan.unknown_test_groups,
         "folds": rules.folds,
         "counts": per_split,
+        # None: hand analysis was off
+        "hands_found": hands_found if options.hand_min_confidence is not None else None,
         "quarantined": sorted(quarantined, key=lambda row: row["path"]),
         "duplicates": sorted(duplicates, key=lambda row: row["kept"]),
         "totals": {
             "examples": sum(count for _, count in counts),
             "quarantined": len(quarantined),
             "duplicates_dropped": sum(len(row["dropped"]) for row in duplicates),
+            "hands_found": sum(hands_found.values()),
         },
     }
 
@@ -296,7 +325,16 @@ def _options(exec_properties: dict[str, Any], output_config, root: str) -> _Opti
         train_eval_by_group=bool(exec_properties.get(TRAIN_EVAL_BY_GROUP_KEY)),
         folds=int(exec_properties.get(FOLDS_KEY) or 0),
     )
-    return _Options(root=root, rules=rules, group_regex=regex, group_folder_level=level)
+    hands = exec_properties.get(HAND_ANALYSIS_KEY)
+    return _Options(
+        root=root,
+        rules=rules,
+        group_regex=regex,
+        group_folder_level=level,
+        hand_min_confidence=(
+            float(exec_properties.get(HAND_MIN_CONFIDENCE_KEY) or 0.5) if hands else None
+        ),
+    )
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -366,11 +404,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             )
             assigned, plan = unique.ok | "AssignSplits" >> _AssignSplits(options)  # pylint: disable=no-value-for-parameter
             with_group = options.grouped
+            with_hand = options.hand_min_confidence is not None
             for split in options.split_names:
                 (
                     assigned
                     | f"Only[{split}]" >> beam.Filter(lambda kv, name=split: kv[0] == name)
-                    | f"ToExample[{split}]" >> beam.Map(lambda kv: _to_example(kv[1], with_group))
+                    | f"ToExample[{split}]"
+                    >> beam.Map(lambda kv: _to_example(kv[1], with_group, with_hand))
                     | f"WriteSplit[{split}]"
                     >> write_split.WriteSplit(
                         artifact_utils.get_split_uri([examples], split),
@@ -387,6 +427,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 | "SplitLabel" >> beam.Map(lambda kv: (kv[0], kv[1].label))
                 | "CountSplitLabel" >> beam.combiners.Count.PerElement()
             )
+            hands = (
+                assigned
+                | "SplitHand" >> beam.Map(lambda kv: (kv[0], int(kv[1].facts.hand.found)))
+                | "CountHands" >> beam.CombinePerKey(sum)
+            )
             (
                 pipeline
                 | "ReportSeed" >> beam.Create([None])
@@ -398,6 +443,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     quarantined=beam.pvalue.AsList(quarantined),
                     duplicates=beam.pvalue.AsList(unique.duplicates),
                     counts=beam.pvalue.AsList(counts),
+                    hands=beam.pvalue.AsList(hands),
                     labels=labels,
                 )
                 | "WriteReport"
@@ -412,7 +458,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         progress.report(
             "ImageFolderExampleGen",
             f"{totals['examples']} images ingested, {totals['quarantined']} quarantined, "
-            f"{totals['duplicates_dropped']} duplicates dropped",
+            f"{totals['duplicates_dropped']} duplicates dropped"
+            + (f", a hand found in {totals['hands_found']}" if report["hands_found"] else ""),
             milestone=True,
         )
         _check_outcome(report, examples.uri)

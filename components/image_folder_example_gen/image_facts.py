@@ -8,6 +8,12 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from signpipe.components.image_folder_example_gen.hand_analysis import (
+    NO_HAND,
+    HandAnalyzer,
+    HandFacts,
+)
+
 # Extension (lower case) -> the Pillow format its content must have.
 SUPPORTED_EXTENSIONS = {
     ".jpg": "JPEG",
@@ -33,6 +39,7 @@ class ImageFacts:
     content_hash: str  # sha256 of the file's bytes
     brightness: float  # mean luma, 0..255
     sharpness: float  # variance of the Laplacian of the luma
+    hand: HandFacts = NO_HAND  # NO_HAND also when hand analysis is off
 
 
 class BadImageError(ValueError):
@@ -74,8 +81,8 @@ def decodable_bytes(content: bytes) -> bytes:
     return _tf_decodable(open_image(content), content)
 
 
-def read_image_facts(path: str, content: bytes) -> ImageFacts:
-    """Decode and measure one file's bytes, or raise BadImageError with the reason."""
+def read_image_facts(path: str, content: bytes, hands: HandAnalyzer | None = None) -> ImageFacts:
+    """Decode and measure one file's bytes (and find its hand), or raise BadImageError."""
     expected_format = check_extension(path)
     image = open_image(content)
     if image.format != expected_format:
@@ -95,6 +102,7 @@ def read_image_facts(path: str, content: bytes) -> ImageFacts:
         content_hash=hashlib.sha256(content).hexdigest(),
         brightness=float(np.asarray(grey, dtype=np.float32).mean()),
         sharpness=laplacian_variance(grey),
+        hand=hands.analyze(np.asarray(image.convert("RGB"))) if hands else NO_HAND,
     )
 
 
