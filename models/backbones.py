@@ -4,6 +4,7 @@ import tf_keras
 
 from signpipe.errors import ConfigError, EnvironmentSetupError
 from signpipe.models.efficientnet_lite import build_efficientnet_lite0
+from signpipe.models.features import IMAGE_FEATURE
 from signpipe.pipeline.configs import BACKBONES, WEIGHT_SOURCES
 
 _B0_IMAGENET_FILE = "efficientnetb0_notop.h5"
@@ -23,7 +24,7 @@ def build_backbone(name: str, weights: str, shape: tuple[int, int, int]) -> tf_k
         if weights == "imagenet":
             return _downloaded_b0(shape)
         backbone = tf_keras.applications.EfficientNetB0(
-            include_top=False, weights=None, input_shape=shape
+            include_top=False, weights=None, input_tensor=_image_input(shape)
         )
     else:
         raise ConfigError(f"training.backbone '{name}' is unknown; use {BACKBONES}")
@@ -32,11 +33,16 @@ def build_backbone(name: str, weights: str, shape: tuple[int, int, int]) -> tf_k
     return backbone
 
 
+def _image_input(shape: tuple[int, int, int]):
+    """The model's image input, named as Transform's image feature (models feed by name)."""
+    return tf_keras.Input(shape, name=IMAGE_FEATURE)
+
+
 def _downloaded_b0(shape: tuple[int, int, int]) -> tf_keras.Model:
     """EfficientNetB0 with Keras' ImageNet weights, downloaded once into ~/.keras/models."""
     try:
         return tf_keras.applications.EfficientNetB0(
-            include_top=False, weights="imagenet", input_shape=shape
+            include_top=False, weights="imagenet", input_tensor=_image_input(shape)
         )
     except Exception as err:  # tf_keras raises a bare Exception when the download fails
         raise EnvironmentSetupError(

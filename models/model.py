@@ -13,26 +13,84 @@ import tf_keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
-from signpipe.models import preprocessing
+from signpipe.models import features, preprocessing
 from signpipe.models.backbones import build_backbone
 from signpipe.models.keras_tracing import skip_autograph_in_keras_libraries
 from signpipe.pipeline import progress
 from signpipe.pipeline.configs import TrainingConfig
 
 HISTORY_FILE = "training_history.json"
+POOLED_FEATURES = "pooled_features"
+HANDS_SIGNATURE = "serving_hands"
 
 
 def build_classifier(options: TrainingConfig, num_classes: int) -> tf_keras.Model:
-    """Backbone + global pooling + dropout + softmax as one flat functional model."""
+    """The classifier on `options.inputs` as one flat functional model.
+
+    The image branch is the backbone with global pooling and dropout; the landmark branch is
+    a small MLP, zeroed where no hand was found. With both, the two are concatenated before
+    the softmax, and each is dropped at random while training so that either works alone.
+    """
     skip_autograph_in_keras_libraries()  # before the model is first traced
-    shape = (options.image_size, options.image_size, 3)
-    backbone = build_backbone(options.backbone, options.backbone_weights, shape)
-    features = tf_keras.layers.GlobalAveragePooling2D(name="head_pool")(backbone.output)
-    features = tf_keras.layers.Dropout(options.dropout, name="head_dropout")(features)
-    outputs = tf_keras.layers.Dense(num_classes, activation="softmax", name="head_softmax")(
-        features
-    )
-    return tf_keras.Model(backbone.input, outputs, name=f"signpipe_{options.backbone}")
+    inputs, pooled, landmarks, found = [], None, None, None
+    if features.IMAGE_FEATURE in model_input_names(options):
+        shape = (options.image_size, options.image_size, 3)
+        backbone = build_backbone(options.backbone, options.backbone_weights, shape)
+        inputs.append(backbone.input)
+        pooled = tf_keras.layers.GlobalAveragePooling2D(name="head_pool")(backbone.output)
+    if features.LANDMARK_FEATURE in model_input_names(options):
+        landmarks = tf_keras.Input(
+            (features.LANDMARK_FEATURE_SIZE,), name=features.LANDMARK_FEATURE
+        )
+        found = tf_keras.Input((1,), name=features.HAND_FOUND_FEATURE)
+        inputs += [landmarks, found]
+    outputs = _head(_head_layers(options, num_classes), pooled, landmarks, found)
+    return tf_keras.Model(inputs, outputs, name=f"signpipe_{options.backbone}_{options.inputs}")
+
+
+def model_input_names(options: TrainingConfig) -> tuple[str, ...]:
+    """The transformed features the model takes, in its input order."""
+    return features.MODEL_INPUTS[options.inputs]
+
+
+def _head_layers(options: TrainingConfig, num_classes: int) -> dict[str, tf_keras.layers.Layer]:
+    """The layers after the backbone, by name (every name starts with `head_`)."""
+    layers = tf_keras.layers
+    both = options.inputs == "both"
+    made = [
+        layers.Dropout(options.dropout, name="head_dropout"),
+        layers.Dense(128, activation="relu", name="head_landmarks_dense"),
+        layers.Dropout(options.dropout, name="head_landmarks_dropout"),
+        layers.Dense(64, activation="relu", name="head_landmarks_embedding"),
+        layers.Multiply(name="head_landmarks_found"),
+        layers.Concatenate(name="head_fuse"),
+        layers.Dense(num_classes, activation="softmax", name="head_softmax"),
+    ]
+    if both:  # drops a whole branch's features for an example (noise shape [batch, 1])
+        made += [
+            layers.Dropout(options.branch_dropout, (None, 1), name="head_image_branch_drop"),
+            layers.Dropout(options.branch_dropout, (None, 1), name="head_landmarks_branch_drop"),
+        ]
+    return {layer.name: layer for layer in made}
+
+
+def _head(layers: dict, pooled, landmarks, found):
+    """Wire the head layers on pooled image features and/or landmarks; return probabilities."""
+    branches = []
+    if pooled is not None:
+        image = layers["head_dropout"](pooled)
+        if "head_image_branch_drop" in layers:
+            image = layers["head_image_branch_drop"](image)
+        branches.append(image)
+    if landmarks is not None:
+        hand = layers["head_landmarks_dense"](landmarks)
+        hand = layers["head_landmarks_embedding"](layers["head_landmarks_dropout"](hand))
+        hand = layers["head_landmarks_found"]([hand, found])
+        if "head_landmarks_branch_drop" in layers:
+            hand = layers["head_landmarks_branch_drop"](hand)
+        branches.append(hand)
+    fused = layers["head_fuse"](branches) if len(branches) > 1 else branches[0]
+    return layers["head_softmax"](fused)
 
 
 def load_classifier(serving_model_dir: str) -> tf_keras.Model:
@@ -51,7 +109,12 @@ def set_backbone_trainable(
     A frozen Keras 2 BatchNormalization runs in inference mode, so fine-tuning on small
     batches does not wreck the pretrained statistics. Returns the unfrozen layer count.
     """
-    backbone = [layer for layer in model.layers if not layer.name.startswith("head_")]
+    backbone = [
+        layer
+        for layer in model.layers
+        if not layer.name.startswith("head_")
+        and layer.name not in (features.LANDMARK_FEATURE, features.HAND_FOUND_FEATURE)
+    ]
     first_trainable = len(backbone) - math.ceil(len(backbone) * fraction)
     unfrozen = 0
     for index, layer in enumerate(backbone):
@@ -78,7 +141,7 @@ def augmenter(options: TrainingConfig) -> tf_keras.Sequential:
 def _dataset(
     fn_args: FnArgs, tft_output: tft.TFTransformOutput, files: list[str], options, training: bool
 ) -> tf.data.Dataset:
-    """Raw examples -> transform graph (decode, resize, label index) -> cached (image, label).
+    """Raw examples -> transform graph -> cached ({model input: tensor}, label) batches.
 
     Training batches are shuffled once (the cache keeps that order) and not augmented here.
     """
@@ -93,45 +156,67 @@ def _dataset(
         tft_output.raw_metadata.schema,
     )
     transform = tft_output.transform_features_layer()
+    names = model_input_names(options)
 
     # No tensor-dependent Python control flow here: AutoGraph would only re-transpile TFT's
     # and Keras's code on each trace.
     @tf.autograph.experimental.do_not_convert
-    def _to_pair(features):
-        transformed = transform(features)
-        return transformed[preprocessing.IMAGE_FEATURE], transformed[preprocessing.LABEL_FEATURE]
+    def _to_pair(raw_features):
+        transformed = transform(raw_features)
+        inputs = {name: transformed[name] for name in names}
+        return inputs, transformed[features.LABEL_FEATURE]
 
     # Decoding is the expensive part, so it happens once and the decoded batches are kept.
     return raw.map(_to_pair, num_parallel_calls=tf.data.AUTOTUNE).cache()
 
 
 def _augmented(dataset: tf.data.Dataset, options: TrainingConfig) -> tf.data.Dataset:
-    """Image batches through `augmenter`, freshly drawn every epoch."""
+    """Image batches through `augmenter`, freshly drawn every epoch (landmarks as they are)."""
+    if features.IMAGE_FEATURE not in model_input_names(options):
+        return dataset
     augment = augmenter(options)
+
+    def _augment(inputs, labels):
+        image = augment(inputs[features.IMAGE_FEATURE], training=True)
+        return {**inputs, features.IMAGE_FEATURE: image}, labels
+
     return dataset.map(
-        tf.autograph.experimental.do_not_convert(
-            lambda images, labels: (augment(images, training=True), labels)
-        ),
-        num_parallel_calls=tf.data.AUTOTUNE,
+        tf.autograph.experimental.do_not_convert(_augment), num_parallel_calls=tf.data.AUTOTUNE
     )
 
 
 def pooled_features(
     model: tf_keras.Model, dataset: tf.data.Dataset, batch_size: int
 ) -> tf.data.Dataset:
-    """(pooled features of the frozen backbone, label) batches, computed once."""
-    extractor = tf_keras.Model(model.input, model.get_layer("head_pool").output)
-    features = extractor.predict(dataset.map(lambda images, _: images), verbose=0)
-    labels = np.concatenate([labels.numpy() for _, labels in dataset])
-    return tf.data.Dataset.from_tensor_slices((features, labels)).batch(batch_size)
+    """({pooled features of the frozen backbone, other inputs}, label) batches, computed once."""
+    image = model.get_layer(features.IMAGE_FEATURE).output
+    extractor = tf_keras.Model(image, model.get_layer("head_pool").output)
+    inputs = {
+        POOLED_FEATURES: extractor.predict(
+            dataset.map(lambda x, _: x[features.IMAGE_FEATURE]), verbose=0
+        )
+    }
+    others = [name for name in model.input_names if name != features.IMAGE_FEATURE]
+    batches = list(dataset)  # the dataset is cached: this pass decodes nothing
+    for name in others:
+        inputs[name] = np.concatenate([x[name].numpy() for x, _ in batches])
+    labels = np.concatenate([labels.numpy() for _, labels in batches])
+    return tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(batch_size)
 
 
 def head_on_features(model: tf_keras.Model) -> tf_keras.Model:
-    """The classifier's dropout and softmax on pooled features (the same layers, shared)."""
+    """The classifier's head on pooled image features (and landmarks): the same layers, shared."""
     pool = model.get_layer("head_pool")
-    features = tf_keras.Input(pool.output_shape[1:], name="pooled_features")
-    outputs = model.get_layer("head_softmax")(model.get_layer("head_dropout")(features))
-    return tf_keras.Model(features, outputs, name="head")
+    pooled = tf_keras.Input(pool.output_shape[1:], name=POOLED_FEATURES)
+    inputs, landmarks, found = [pooled], None, None
+    if features.LANDMARK_FEATURE in model.input_names:
+        landmarks = tf_keras.Input(
+            (features.LANDMARK_FEATURE_SIZE,), name=features.LANDMARK_FEATURE
+        )
+        found = tf_keras.Input((1,), name=features.HAND_FOUND_FEATURE)
+        inputs += [landmarks, found]
+    layers = {layer.name: layer for layer in model.layers if layer.name.startswith("head_")}
+    return tf_keras.Model(inputs, _head(layers, pooled, landmarks, found), name="head")
 
 
 class _EpochProgress(tf_keras.callbacks.Callback):
@@ -169,8 +254,8 @@ def _fit_phase(model, train, evaluate, epochs, learning_rate, options, log_dir, 
         return {}
     model.compile(
         optimizer=tf_keras.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss=_loss(options.label_smoothing, model.output_shape[-1]),
+        metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     history = model.fit(
         train,
@@ -190,8 +275,22 @@ def _fit_phase(model, train, evaluate, epochs, learning_rate, options, log_dir, 
     return {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
+def _loss(label_smoothing: float, num_classes: int):
+    """Cross-entropy on integer labels, smoothed towards the uniform distribution if asked."""
+    if not label_smoothing:
+        return tf_keras.losses.SparseCategoricalCrossentropy()
+    smoothed = tf_keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+
+    def smoothed_sparse_crossentropy(labels, probabilities):
+        one_hot = tf.one_hot(tf.reshape(tf.cast(labels, tf.int32), [-1]), num_classes)
+        return smoothed(one_hot, probabilities)
+
+    return smoothed_sparse_crossentropy
+
+
 def _signatures(model: tf_keras.Model, tft_output: tft.TFTransformOutput) -> dict:
-    """serving_default (tf.Examples), serving_images (encoded bytes), transform_features.
+    """serving_default (tf.Examples), serving_images (bytes), serving_hands (bytes and
+    MediaPipe's hand landmarks, when the data had them) and transform_features.
 
     The serving contract is documented in README "Serving": the input and output names
     below are what TF Serving consumers call, so renaming one breaks them.
@@ -199,11 +298,42 @@ def _signatures(model: tf_keras.Model, tft_output: tft.TFTransformOutput) -> dic
     model.tft_layer = tft_output.transform_features_layer()
     labels = tf.constant(tft_output.vocabulary_by_name(preprocessing.LABEL_VOCABULARY))
     raw_spec = tft_output.raw_feature_spec()
-    image_spec = {preprocessing.IMAGE_KEY: raw_spec[preprocessing.IMAGE_KEY]}
+    with_hands = features.HAND_FOUND_KEY in raw_spec
+    hand_keys = (
+        (features.HAND_FOUND_KEY, features.HAND_LANDMARKS_KEY, features.HANDEDNESS_KEY)
+        if with_hands
+        else ()
+    )
+    # Examples (and requests) without hand analysis count as "no hand found".
+    absent = {
+        features.HAND_FOUND_KEY: 0,
+        features.HAND_LANDMARKS_KEY: 0.0,
+        features.HANDEDNESS_KEY: features.NO_HAND,
+    }
+    example_spec = {preprocessing.IMAGE_KEY: raw_spec[preprocessing.IMAGE_KEY]}
+    for key in hand_keys:
+        spec = raw_spec[key]
+        size = int(np.prod(spec.shape)) if spec.shape else 1
+        example_spec[key] = tf.io.FixedLenFeature(
+            spec.shape, spec.dtype, default_value=[absent[key]] * size
+        )
+
+    def _raw(image_bytes, found, landmarks, handedness):
+        """Raw features shaped as the transform graph expects them."""
+        values = {
+            preprocessing.IMAGE_KEY: image_bytes,
+            features.HAND_FOUND_KEY: found,
+            features.HAND_LANDMARKS_KEY: landmarks,
+            features.HANDEDNESS_KEY: handedness,
+        }
+        return {
+            key: tf.reshape(values[key], [-1, *example_spec[key].shape]) for key in example_spec
+        }
 
     def _predict(raw_features):
         transformed = model.tft_layer(raw_features)
-        probabilities = model(transformed[preprocessing.IMAGE_FEATURE], training=False)
+        inputs = {name: transformed[name] for name in model.input_names}
+        probabilities = model(inputs, training=False)
         index = tf.argmax(probabilities, axis=-1)
         batch = tf.shape(probabilities)[0]
         return {
@@ -218,21 +348,43 @@ def _signatures(model: tf_keras.Model, tft_output: tft.TFTransformOutput) -> dic
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(serialized):
-        return _predict(tf.io.parse_example(serialized, image_spec))
+        return _predict(tf.io.parse_example(serialized, example_spec))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def serve_images(image_bytes):
-        return _predict({preprocessing.IMAGE_KEY: tf.reshape(image_bytes, [-1, 1])})
+        batch = tf.shape(image_bytes)[0]
+        return _predict(
+            _raw(
+                image_bytes,
+                tf.zeros([batch], tf.int64),
+                tf.zeros([batch, features.LANDMARK_VALUES]),
+                tf.fill([batch], features.NO_HAND),
+            )
+        )
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="image_bytes"),
+            tf.TensorSpec([None], tf.int64, name=features.HAND_FOUND_KEY),
+            tf.TensorSpec([None, features.LANDMARK_VALUES], tf.float32, name="hand_landmarks"),
+            tf.TensorSpec([None], tf.string, name=features.HANDEDNESS_KEY),
+        ]
+    )
+    def serve_hands(image_bytes, hand_found, hand_landmarks, handedness):
+        return _predict(_raw(image_bytes, hand_found, hand_landmarks, handedness))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(serialized):
         return model.tft_layer(tf.io.parse_example(serialized, raw_spec))
 
-    return {
+    signatures = {
         "serving_default": serve_examples,
         "serving_images": serve_images,
         "transform_features": transform_features,
     }
+    if with_hands:
+        signatures[HANDS_SIGNATURE] = serve_hands
+    return signatures
 
 
 def run_fn(fn_args: FnArgs) -> None:
@@ -251,7 +403,12 @@ def run_fn(fn_args: FnArgs) -> None:
     # its BatchNorm must learn statistics (frozen, it would keep mean 0 / variance 1).
     from_scratch = options.backbone_weights == "none"
     set_backbone_trainable(model, 1.0 if from_scratch else 0.0, train_batch_norm=from_scratch)
-    if from_scratch or options.head_augmentation or options.head_epochs <= 0:
+    if (
+        from_scratch
+        or options.head_augmentation
+        or options.head_epochs <= 0
+        or features.IMAGE_FEATURE not in model.input_names
+    ):
         head_phase = (model, train, evaluate)
     else:
         # A frozen backbone gives each image the same features every epoch: compute them once

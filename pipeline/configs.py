@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from signpipe.errors import ConfigError
+from signpipe.models import features
 
 REQUIRED_SPLITS = ("train", "eval")
 BACKBONES = ("efficientnet_lite0", "efficientnet_b0")
@@ -17,6 +18,7 @@ WEIGHT_FILE_SUFFIXES = {"efficientnet_lite0": (".pth", ".h5"), "efficientnet_b0"
 DEMO_DATA_FOLDER = "demo_data"
 LEAVE_ONE_GROUP_OUT = "loo"
 TFLITE_VARIANTS = ("float32", "dynamic_range", "float16", "int8", "qat_int8")
+MODEL_INPUTS = tuple(features.MODEL_INPUTS)
 
 
 @dataclasses.dataclass
@@ -38,6 +40,9 @@ class DataConfig:
     folds: int | str | None = None
     split_seed: str = "signpipe"
     span: int | None = None  # with `{SPAN}` in data_root: None picks the latest span
+    # MediaPipe Hands on every image at ingestion: found, handedness, 21 landmarks, crop box.
+    hand_analysis: bool = True
+    hand_min_confidence: float = 0.5  # MediaPipe's palm detection threshold
 
 
 @dataclasses.dataclass
@@ -65,12 +70,15 @@ class ValidationConfig:
     drift_label_linf: float = 0.1  # L-infinity distance between the class distributions
     drift_image_jsd: float = 0.1  # Jensen-Shannon divergence of brightness, sharpness, sizes
     sample_images_per_class: int = 6  # thumbnails per class in the report
+    # A split whose share of images with a hand found is lower is an anomaly (0 turns it off).
+    min_hand_detection_rate: float = 0.1
 
 
 @dataclasses.dataclass
 class TrainingConfig:
     """The model and its two-phase transfer learning (the Trainer's custom_config)."""
 
+    inputs: str = "both"  # image (the hand crop) | landmarks (hand shape) | both, fused
     backbone: str = "efficientnet_lite0"  # or efficientnet_b0
     backbone_weights: str = "lite0-pretrained"  # lite0-pretrained | imagenet | none | a file
     image_size: int = 224
@@ -84,6 +92,10 @@ class TrainingConfig:
     finetune_learning_rate: float = 1e-4
     finetune_fraction: float = 0.3  # top share of backbone layers unfrozen in phase 2
     dropout: float = 0.2
+    # With both inputs: the chance that a training example loses one branch's features, so
+    # that each branch also works alone (an image without landmarks still gets an answer).
+    branch_dropout: float = 0.25
+    label_smoothing: float = 0.0
     early_stopping_patience: int = 3
     horizontal_flip: bool = False  # off: a mirrored hand is the other signing hand
     seed: int = 0
@@ -223,6 +235,18 @@ class PipelineConfig:
             raise ConfigError("training.image_size must be >= 32 and training.batch_size >= 1")
         if not 0 <= training.finetune_fraction <= 1:
             raise ConfigError("training.finetune_fraction must be between 0 and 1")
+        if training.inputs not in MODEL_INPUTS:
+            raise ConfigError(f"training.inputs '{training.inputs}' is unknown; use {MODEL_INPUTS}")
+        if training.inputs != "image" and not self.data.hand_analysis:
+            raise ConfigError(
+                f"training.inputs '{training.inputs}' needs landmarks: set data.hand_analysis "
+                "to true, or training.inputs to 'image'"
+            )
+        for name in ("branch_dropout", "label_smoothing"):
+            if not 0 <= getattr(training, name) < 1:
+                raise ConfigError(f"training.{name} must be at least 0 and below 1")
+        if not 0 < self.data.hand_min_confidence <= 1:
+            raise ConfigError("data.hand_min_confidence must be above 0 and at most 1")
         unknown_variants = sorted(set(self.tflite.variants) - set(TFLITE_VARIANTS))
         if unknown_variants:
             raise ConfigError(
@@ -238,6 +262,8 @@ class PipelineConfig:
         for name in ("drift_label_linf", "drift_image_jsd"):
             if not 0 < getattr(self.validation, name) <= 1:
                 raise ConfigError(f"validation.{name} must be above 0 and at most 1")
+        if not 0 <= self.validation.min_hand_detection_rate <= 1:
+            raise ConfigError("validation.min_hand_detection_rate must be between 0 and 1")
         if self.validation.min_images_per_class < 1:
             raise ConfigError("validation.min_images_per_class must be at least 1")
         if self.validation.max_class_imbalance < 1:

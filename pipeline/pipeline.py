@@ -68,6 +68,8 @@ def data_components(
         test_groups=data.test_groups,
         train_eval_by_group=data.train_eval_by_group,
         folds=folds,
+        hand_analysis=data.hand_analysis,
+        hand_min_confidence=data.hand_min_confidence,
     )
     statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"],
@@ -109,6 +111,7 @@ def data_components(
         max_class_imbalance=validation.max_class_imbalance,
         min_image_side=validation.min_image_side,
         min_images_per_class=validation.min_images_per_class,
+        min_hand_detection_rate=validation.min_hand_detection_rate,
         samples_per_class=validation.sample_images_per_class,
         **drift,
     )

@@ -27,7 +27,9 @@ def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
 
 @pytest.mark.parametrize("backbone", ["efficientnet_lite0", "efficientnet_b0"])
 def test_classifier_is_one_flat_model(backbone):
-    options = TrainingConfig(backbone=backbone, backbone_weights="none", image_size=96)
+    options = TrainingConfig(
+        backbone=backbone, backbone_weights="none", image_size=96, inputs="image"
+    )
     model = build_classifier(options, num_classes=5)
     assert not any(isinstance(layer, tf_keras.Model) for layer in model.layers)
     assert model.output_shape == (None, 5)
@@ -36,7 +38,9 @@ def test_classifier_is_one_flat_model(backbone):
 
 
 def test_phases_freeze_the_right_layers():
-    model = build_classifier(TrainingConfig(backbone_weights="none", image_size=96), 3)
+    model = build_classifier(
+        TrainingConfig(backbone_weights="none", image_size=96, inputs="image"), 3
+    )
     assert set_backbone_trainable(model, 0.0) == 0
     assert [w.name.split("/")[0] for w in model.trainable_weights] == ["head_softmax"] * 2
     unfrozen = set_backbone_trainable(model, 0.3)
@@ -49,7 +53,9 @@ def test_phases_freeze_the_right_layers():
 
 
 def test_a_random_backbone_trains_whole_batch_norm_included():
-    model = build_classifier(TrainingConfig(backbone_weights="none", image_size=96), 3)
+    model = build_classifier(
+        TrainingConfig(backbone_weights="none", image_size=96, inputs="image"), 3
+    )
     set_backbone_trainable(model, 1.0, train_batch_norm=True)
     frozen = [layer.name for layer in model.layers if layer.weights and not layer.trainable]
     assert frozen == []
@@ -81,11 +87,13 @@ def test_decode_keeps_aspect_by_padding_and_makes_three_channels():
 
 def test_the_head_trained_on_cached_features_is_the_classifiers_head():
     tf_keras.utils.set_random_seed(0)
-    model = build_classifier(TrainingConfig(backbone_weights="none", image_size=96), 3)
+    model = build_classifier(
+        TrainingConfig(backbone_weights="none", image_size=96, inputs="image"), 3
+    )
     set_backbone_trainable(model, 0.0)
     images = np.random.default_rng(0).uniform(0, 255, (10, 96, 96, 3)).astype(np.float32)
     labels = np.arange(10) % 3
-    batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
+    batches = tf.data.Dataset.from_tensor_slices(({"image": images}, labels)).batch(4)
     features = pooled_features(model, batches, batch_size=4)
     assert [len(y) for _, y in features] == [4, 4, 2]  # every image, once, labels kept
     np.testing.assert_array_equal(np.concatenate([y for _, y in features]), labels)

@@ -1,0 +1,98 @@
+"""Benchmark what the model sees: the hand crop, the hand's landmarks, or both, on held-out signers.
+
+Runs the whole pipeline once per `training.inputs` in one pipeline home, so the data half
+and Transform run once and the later modes reuse them from TFX's cache. Records per mode
+the test accuracy (or every fold's, with data.folds), each component's wall time, and the
+hand analysis: the share of images with a hand found and the time ExampleGen took.
+
+    python benchmarks/input_modes.py [--data-root ../shared/datasets/asl_massey]
+        [--modes both,image,landmarks] [--set data.folds='"loo"'] --out FILE.json
+"""
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+
+from benchmark_setup import add_run_arguments, benchmark_config, config_overrides, write_result
+
+import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+
+
+def main() -> None:
+    """Run each input mode and write the figures side by side."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_run_arguments(parser)
+    parser.add_argument("--modes", default="both,image,landmarks")
+    args = parser.parse_args()
+
+    from signpipe.components.image_folder_example_gen import ingestion_report
+    from signpipe.pipeline import local_runner
+    from signpipe.pipeline.fold_results import fold_results
+    from signpipe.pipeline.run_history import list_runs
+    from signpipe.pipeline.run_results import (
+        component_executions,
+        latest_artifact,
+        model_summary,
+        tflite_report,
+    )
+
+    overrides = config_overrides(args.set)
+    modes: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="signpipe-bench-") as home:
+        for mode in args.modes.split(","):
+            config = benchmark_config(
+                home,
+                args.data_root,
+                args.group_regex,
+                beam_args=["--direct_running_mode=in_memory"],
+                **{**overrides, "training.inputs": mode},
+            )
+            started = time.perf_counter()
+            local_runner.run(config)
+            wall = time.perf_counter() - started
+            run = list_runs(config)[0]
+            seconds = {
+                e.component: round(e.seconds, 1)
+                for e in component_executions(config)
+                if e.run_id == run.run_id and e.state == "COMPLETE"
+            }
+            figures = {"run_wall_s": round(wall, 1), "component_seconds": seconds}
+            if config.data.folds:
+                figures["cross_validation"] = fold_results(run).as_dict()
+            else:
+                model = model_summary(config)
+                figures.update(
+                    eval_accuracy=model.eval_accuracy,
+                    test_accuracy=model.test_accuracy,
+                    blessed=model.blessed,
+                    tflite=tflite_report(config) if mode == "both" else None,
+                )
+            modes[mode] = figures
+        report = ingestion_report.read_report(latest_artifact(config, "Examples").uri)
+        ingestion = next(
+            e.seconds
+            for e in component_executions(config)
+            if e.component == "ImageFolderExampleGen" and e.state == "COMPLETE"
+        )
+
+    images = report["totals"]["examples"]
+    result = {
+        "data_root": args.data_root,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "examples": images,
+        "examples_per_split": {s: sum(c.values()) for s, c in report["counts"].items()},
+        "hands_found": report["totals"]["hands_found"],
+        "hand_found_rate": round(report["totals"]["hands_found"] / images, 4),
+        "example_gen_s": round(ingestion, 1),
+        "example_gen_ms_per_image": round(1000 * ingestion / images, 1),
+        "overrides": args.set,
+        "modes": modes,
+    }
+    write_result(args.out, result)
+
+
+if __name__ == "__main__":
+    main()

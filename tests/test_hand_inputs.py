@@ -1,0 +1,222 @@
+"""Hand analysis, the hand crop and landmark features, and the model on image and hand shape."""
+
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+from PIL import Image
+
+from signpipe.components.image_folder_example_gen.hand_analysis import NO_HAND, HandAnalyzer
+from signpipe.data.synthetic_hands import SyntheticDataSpec, generate_dataset
+from signpipe.errors import ConfigError
+from signpipe.models import features, preprocessing
+from signpipe.models.model import build_classifier, head_on_features, pooled_features
+from signpipe.pipeline.configs import TrainingConfig, load_config
+
+
+def _encoded(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _hand(xs, ys) -> np.ndarray:
+    """63 landmark values with the given x and y per landmark (z = 0)."""
+    points = np.zeros((features.LANDMARK_COUNT, 3), np.float32)
+    points[:, 0], points[:, 1] = xs, ys
+    return points.ravel()
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    """Generated hands with MediaPipe's findings: (image, facts) pairs."""
+    root = tmp_path_factory.mktemp("hands")
+    generate_dataset(root, SyntheticDataSpec(letters=("B", "L"), images_per_class=12, signers=2))
+    analyzer = HandAnalyzer(min_confidence=0.5)
+    pairs = []
+    for path in sorted(root.glob("*/*")):
+        image = np.asarray(Image.open(path).convert("RGB"))
+        pairs.append((image, analyzer.analyze(image)))
+    analyzer.close()
+    return pairs
+
+
+def test_mediapipe_finds_some_generated_hands_and_reports_the_rest_as_missing(analysed):
+    found = [facts for _, facts in analysed if facts.found]
+    assert 0 < len(found) < len(analysed)  # the demo data exercises both paths
+    for facts in found:
+        points = np.reshape(facts.landmarks, (features.LANDMARK_COUNT, 3))
+        assert facts.handedness in (features.LEFT, features.RIGHT) and 0 < facts.score <= 1
+        assert np.all(points[:, :2] > -0.5) and np.all(points[:, :2] < 1.5)
+        assert np.ptp(points[:, 0]) > 0.05  # a hand, not a point
+    assert all(facts == NO_HAND for _, facts in analysed if not facts.found)
+    assert HandAnalyzer(0.5).analyze(np.zeros((120, 160, 3), np.uint8)) == NO_HAND
+
+
+def _close_up(image: np.ndarray, landmarks: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The image cut tight around the landmarks (10% margin), and its (x0, y0) offset."""
+    height, width = image.shape[:2]
+    points = np.reshape(landmarks, (features.LANDMARK_COUNT, 3))[:, :2] * [width, height]
+    margin = 0.1 * np.ptp(points, axis=0).max()
+    x0, y0 = np.maximum(points.min(axis=0) - margin, 0).astype(int)
+    x1, y1 = np.minimum(points.max(axis=0) + margin, [width, height]).astype(int)
+    return np.ascontiguousarray(image[y0:y1, x0:x1]), np.array([x0, y0])
+
+
+def test_hands_filling_the_frame_are_found_and_their_landmarks_map_to_the_frame(analysed):
+    import mediapipe as mp
+
+    plain = mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=1)
+    analyzer = HandAnalyzer(0.5)
+    found_plain = found = 0
+    for image, facts in analysed:
+        if not facts.found:
+            continue
+        close_up, offset = _close_up(image, facts.landmarks)
+        found_plain += bool(plain.process(close_up).multi_hand_landmarks)
+        again = analyzer.analyze(close_up)
+        if not again.found:
+            continue
+        found += 1
+        size = np.array(close_up.shape[1::-1])
+        mapped = np.reshape(again.landmarks, (features.LANDMARK_COUNT, 3))[:, :2] * size + offset
+        expected = np.reshape(facts.landmarks, (features.LANDMARK_COUNT, 3))[:, :2]
+        error = np.abs(mapped - expected * image.shape[1::-1]).mean()
+        assert error < 0.1 * size.max(), error
+    assert found > found_plain  # the retry on a black border finds close-ups
+
+
+def test_crop_is_a_square_around_the_landmarks_and_the_frame_when_no_hand():
+    frame = np.zeros((100, 200, 3), np.uint8)
+    frame[40:60, 120:140] = (250, 0, 0)  # the "hand": a red square
+    landmarks = _hand(np.linspace(0.6, 0.7, 21), np.linspace(0.4, 0.6, 21))
+    encoded = tf.constant([_encoded(Image.fromarray(frame))] * 2)
+    crops, aspects = preprocessing.hand_crops(
+        encoded, np.stack([landmarks, landmarks]), tf.constant([1, 0]), 32
+    )
+    np.testing.assert_allclose(aspects.numpy(), [2.0, 2.0])
+    box = preprocessing.hand_box(landmarks, 1, 100, 200).numpy()
+    side = 20 * features.HAND_BOX_SCALE
+    np.testing.assert_allclose(
+        box, [50 - side / 2, 130 - side / 2, 50 + side / 2, 130 + side / 2], atol=1e-3
+    )
+    hand = crops[0].numpy()
+    assert hand[16, 16, 0] > 240 and hand[16, 16, 1] < 10  # the red square fills the centre
+    assert hand[0, 0].max() < 10  # and black lies around it
+    np.testing.assert_allclose(
+        crops[1].numpy(), preprocessing.decode_and_resize(encoded[1:], 32)[0]
+    )
+    whole = crops[1].numpy()
+    assert np.all(whole[:7] == 0) and np.all(whole[-7:] == 0)  # padded, not stretched
+
+
+def test_a_box_leaving_the_frame_is_padded_black():
+    frame = np.full((60, 60, 3), 200, np.uint8)
+    corner = _hand(np.linspace(0.0, 0.2, 21), np.linspace(0.0, 0.2, 21))
+    crops, _ = preprocessing.hand_crops(
+        tf.constant([_encoded(Image.fromarray(frame))]), corner[np.newaxis], tf.constant([1]), 40
+    )
+    crop = crops[0].numpy()
+    assert crop[2, 2].max() < 10 and crop[-3, -3].min() > 190
+
+
+def test_landmark_features_ignore_position_size_aspect_and_which_hand():
+    rng = np.random.default_rng(0)
+    xs, ys = rng.uniform(0.3, 0.5, 21), rng.uniform(0.3, 0.5, 21)
+    square = _hand(xs, ys)
+    moved_bigger = _hand(0.1 + 1.5 * (xs - 0.3), 0.2 + 1.5 * (ys - 0.3))
+    # The same hand in a frame twice as wide: normalised x halves.
+    wide = _hand(xs / 2, ys)
+    # The other hand: mirrored in the image, reported as left.
+    mirrored = _hand(1 - xs, ys)
+    values = preprocessing.landmark_features(
+        np.stack([square, moved_bigger, wide, mirrored, square]),
+        tf.constant([1, 1, 1, 1, 0]),
+        tf.constant([b"right", b"right", b"right", b"left", b"right"]),
+        tf.constant([1.0, 1.0, 2.0, 1.0, 1.0]),
+    ).numpy()
+    for same in values[1:4]:
+        np.testing.assert_allclose(same, values[0], atol=1e-5)
+    coordinates = values[0, : features.LANDMARK_VALUES].reshape(-1, 3)
+    farthest = np.linalg.norm(coordinates[:, :2], axis=1).max()
+    assert farthest == pytest.approx(1.0, abs=1e-5)  # scaled by the hand
+    assert not values[4].any()  # no hand: no features
+    right_as_left = preprocessing.landmark_features(
+        square[np.newaxis], tf.constant([1]), tf.constant([b"left"]), tf.constant([1.0])
+    ).numpy()
+    assert not np.allclose(right_as_left[0], values[0])
+
+
+def _inputs(batch: int, found: float = 1.0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(1)
+    return {
+        features.IMAGE_FEATURE: rng.uniform(0, 255, (batch, 96, 96, 3)).astype(np.float32),
+        features.LANDMARK_FEATURE: rng.normal(size=(batch, features.LANDMARK_FEATURE_SIZE)).astype(
+            np.float32
+        )
+        * found,
+        features.HAND_FOUND_FEATURE: np.full((batch, 1), found, np.float32),
+    }
+
+
+@pytest.mark.parametrize(
+    "inputs, names",
+    [
+        ("image", ["image"]),
+        ("landmarks", ["landmarks", "hand_found"]),
+        ("both", ["image", "landmarks", "hand_found"]),
+    ],
+)
+def test_model_takes_the_inputs_it_was_configured_for(inputs, names):
+    model = build_classifier(
+        TrainingConfig(inputs=inputs, backbone_weights="none", image_size=96), 4
+    )
+    assert model.input_names == names
+    assert not any(isinstance(layer, tf_keras.Model) for layer in model.layers)  # flat
+    data = _inputs(3)
+    out = model({name: data[name] for name in names}, training=False).numpy()
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_without_a_hand_the_landmark_branch_is_silent_and_branches_drop_only_in_training():
+    tf_keras.utils.set_random_seed(0)
+    options = TrainingConfig(inputs="both", backbone_weights="none", image_size=96)
+    model = build_classifier(options, 4)
+    no_hand = _inputs(4, found=0.0)
+    noisy = {
+        **no_hand,
+        features.LANDMARK_FEATURE: np.ones((4, features.LANDMARK_FEATURE_SIZE), np.float32),
+    }
+    np.testing.assert_allclose(
+        model(no_hand, training=False).numpy(), model(noisy, training=False).numpy(), atol=1e-6
+    )
+    drop = model.get_layer("head_landmarks_branch_drop")
+    ones = tf.ones((1000, 8))
+    dropped = (drop(ones, training=True).numpy() == 0).all(axis=1).mean()
+    assert dropped == pytest.approx(options.branch_dropout, abs=0.06)  # whole rows
+    np.testing.assert_array_equal(drop(ones, training=False).numpy(), ones.numpy())
+
+
+def test_the_fused_head_on_cached_features_is_the_models_head():
+    tf_keras.utils.set_random_seed(0)
+    model = build_classifier(
+        TrainingConfig(inputs="both", backbone_weights="none", image_size=96), 3
+    )
+    data = _inputs(6)
+    labels = np.arange(6) % 3
+    batches = tf.data.Dataset.from_tensor_slices((data, labels)).batch(4)
+    cached = pooled_features(model, batches, batch_size=4)
+    head = head_on_features(model)
+    assert head.input_names == ["pooled_features", "landmarks", "hand_found"]
+    from_cache = np.concatenate([head(x, training=False).numpy() for x, _ in cached])
+    np.testing.assert_allclose(from_cache, model(data, training=False).numpy(), atol=1e-5)
+
+
+def test_inputs_are_checked():
+    with pytest.raises(ConfigError, match=r"training\.inputs 'pixels' is unknown"):
+        load_config(None, **{"training.inputs": "pixels"})
+    with pytest.raises(ConfigError, match="needs landmarks"):
+        load_config(None, **{"data.hand_analysis": False})
+    assert load_config(None, **{"data.hand_analysis": False, "training.inputs": "image"})
