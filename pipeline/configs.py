@@ -83,7 +83,9 @@ class TrainingConfig:
     backbone_weights: str = "lite0-pretrained"  # lite0-pretrained | imagenet | none | a file
     image_size: int = 224
     batch_size: int = 32
-    head_epochs: int = 5  # phase 1: backbone frozen, only the head trains
+    # Phase 1: backbone frozen, only the head trains (on cached features: seconds an epoch;
+    # the landmark MLP needs more than 5: 69% -> 73% on spanish held-out signers at 30).
+    head_epochs: int = 20
     # False: phase 1 trains the head on the frozen backbone's features of each image, computed
     # once; True: on augmented images, running the backbone on every batch of every epoch.
     head_augmentation: bool = False
