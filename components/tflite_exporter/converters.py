@@ -3,13 +3,13 @@
 import contextlib
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from signpipe.components.tflite_exporter.tflite_classifier import INPUT, OUTPUT, SIGNATURE
+from signpipe.components.tflite_exporter.tflite_classifier import OUTPUT, SIGNATURE
 from signpipe.errors import SignpipeError
 
 _OP_NAME = re.compile(
@@ -22,19 +22,21 @@ class ConversionError(SignpipeError):
 
 
 def _save_signature(model: tf_keras.Model, folder: str) -> None:
-    """Save the model's one batch-1 signature: `image` in, `probabilities` out.
+    """Save the model's one batch-1 signature: its inputs by name in, `probabilities` out.
 
     Only the variables and this function are saved: saving the Keras model itself traces
     every layer's call for Keras metadata no converter reads (Lite0 on 2 cores: a Keras save
     took 22.7 s with those traces, 5.5 s without).
     """
-    height, width, channels = model.input_shape[1:]
+    names = list(model.input_names)
+    specs = [
+        tf.TensorSpec([1, *tensor.shape[1:]], tf.float32, name=name)
+        for name, tensor in zip(names, model.inputs, strict=True)
+    ]
 
-    @tf.function(
-        input_signature=[tf.TensorSpec([1, height, width, channels], tf.float32, name=INPUT)]
-    )
-    def classify_image(image):
-        return {OUTPUT: model(image, training=False)}
+    @tf.function(input_signature=specs)
+    def classify_image(*inputs):
+        return {OUTPUT: model(dict(zip(names, inputs, strict=True)), training=False)}
 
     holder = tf.Module()
     holder.variables_to_save = list(model.variables)
@@ -49,12 +51,33 @@ def saved_signature(model: tf_keras.Model) -> Iterator[str]:
         yield folder
 
 
+def check_representative(variant: str, representative: Mapping[str, np.ndarray]) -> None:
+    """Raise ConversionError when an input is 0 in every representative example.
+
+    Calibration would give such an input no range (scale ~1e-8), so any real value would be
+    clipped: with no hand found in the sample, landmarks and hand_found are all zeros.
+    """
+    empty = [name for name, values in representative.items() if not np.any(values)]
+    if empty:
+        count = len(next(iter(representative.values())))
+        raise ConversionError(
+            f"{variant}: input(s) {empty} are 0 in all {count} "
+            "representative examples, so they cannot be calibrated (landmarks and hand_found "
+            "are 0 when MediaPipe found no hand in any of them): draw more with "
+            "tflite.representative_images, or use data where hands are found"
+        )
+
+
 def convert(
     saved_model_dir: str,
     variant: str,
-    representative_images: Callable[[], Iterable[np.ndarray]] | None = None,
+    representative: Mapping[str, np.ndarray] | None = None,
 ) -> bytes:
-    """One TFLite flatbuffer from a `saved_signature`; int8 needs images ([H, W, 3], 0-255)."""
+    """One TFLite flatbuffer from a `saved_signature`.
+
+    int8 variants need representative examples: every model input by name, [N, ...] as
+    Transform makes them (image pixels 0-255).
+    """
     converter = tf.lite.TFLiteConverter.from_saved_model(
         saved_model_dir, signature_keys=[SIGNATURE]
     )
@@ -63,16 +86,22 @@ def convert(
     if variant == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if variant in ("int8", "qat_int8"):
-        if representative_images is None:
-            raise ValueError(f"variant {variant} needs representative images")
+        if representative is None:
+            raise ValueError(f"variant {variant} needs representative examples")
+        check_representative(variant, representative)
 
         def calibration():
-            for image in representative_images():
-                yield {INPUT: image[np.newaxis].astype(np.float32)}
+            for index in range(len(next(iter(representative.values())))):
+                yield {
+                    name: np.asarray(values[index : index + 1], np.float32)
+                    for name, values in representative.items()
+                }
 
         converter.representative_dataset = calibration
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        # Raw pixels in (uint8, scale 1) and a quantized score out: nothing to do on the phone.
+        # Every input and the scores are uint8: the image takes raw pixels (scale 1), the
+        # landmark features and hand_found are quantized with the scale and zero point in
+        # the file (calibrated on the representative examples).
         converter.inference_input_type = tf.uint8
         converter.inference_output_type = tf.uint8
     try:

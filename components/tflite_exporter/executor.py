@@ -14,9 +14,16 @@ from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
 from signpipe.components.serving_pusher import model_directory
-from signpipe.components.tflite_exporter import converters, measure, qat, variants_page
+from signpipe.components.tflite_exporter import (
+    converters,
+    input_docs,
+    measure,
+    qat,
+    variants_page,
+)
 from signpipe.components.tflite_exporter.split_data import load_split, split_dataset
 from signpipe.errors import ConfigError
+from signpipe.models import features
 from signpipe.models.model import load_classifier
 from signpipe.models.preprocessing import class_labels
 from signpipe.pipeline import progress
@@ -49,6 +56,12 @@ def variant_names(text: str) -> list[str]:
     return names
 
 
+def _hands_found(inputs: dict[str, np.ndarray]) -> int | None:
+    """How many examples had a hand found; None when the model takes no hand_found."""
+    found = inputs.get(features.HAND_FOUND_FEATURE)
+    return None if found is None else int(np.sum(found > 0.5))
+
+
 class Executor(base_executor.BaseExecutor):
     """Convert, measure on the test split, bless within the accuracy bound, push the blessed."""
 
@@ -70,20 +83,23 @@ class Executor(base_executor.BaseExecutor):
 
         splits = json.loads(examples.split_names)
         split = "test" if "test" in splits else "eval"
-        _, images, truth = load_split(examples, split, tft_output)
-        _, calibration, _ = load_split(
-            examples, "train", tft_output, exec_properties[REPRESENTATIVE_IMAGES_KEY]
-        )
-        # The images went through the transform graph already, so the classifier's answers
-        # are the SavedModel's serving answers, without loading the SavedModel a second time.
         classifier = load_classifier(serving_dir)
-        reference = classifier.predict(images, batch_size=32, verbose=0).argmax(axis=1)
+        names = list(classifier.input_names)
+        inputs, truth = load_split(examples, split, tft_output, names)
+        calibration, calibration_labels = load_split(
+            examples, "train", tft_output, names, exec_properties[REPRESENTATIVE_IMAGES_KEY]
+        )
+        # The inputs went through the transform graph already, so the classifier's answers
+        # are the SavedModel's serving answers, without loading the SavedModel a second time.
+        reference = classifier.predict(inputs, batch_size=32, verbose=0).argmax(axis=1)
         report = {
             "split": split,
             "images": len(truth),
             "saved_model_accuracy": float(np.mean(reference == truth)),
             "max_accuracy_drop": exec_properties[MAX_ACCURACY_DROP_KEY],
-            "representative_images": len(calibration),
+            "representative_images": len(calibration_labels),
+            "representative_hands_found": _hands_found(calibration),
+            "inputs": input_docs.describe(classifier),
             "variants": {},
         }
         with converters.saved_signature(classifier) as float_model:
@@ -115,7 +131,7 @@ class Executor(base_executor.BaseExecutor):
                     handle.write(content)
                 report["variants"][variant] = self._judge(
                     measure.measure(
-                        path, images, truth, reference, exec_properties[LATENCY_RUNS_KEY]
+                        path, inputs, truth, reference, exec_properties[LATENCY_RUNS_KEY]
                     ),
                     report["saved_model_accuracy"],
                     exec_properties[MAX_ACCURACY_DROP_KEY],
@@ -141,18 +157,20 @@ class Executor(base_executor.BaseExecutor):
         classifier,
         examples: Artifact,
         tft_output: tft.TFTransformOutput,
-        calibration: np.ndarray,
+        calibration: dict[str, np.ndarray],
         exec_properties: dict[str, Any],
     ) -> bytes:
         """One variant's flatbuffer: from the shared float SavedModel, or after QAT."""
         if variant != "qat_int8":
-            return converters.convert(float_model, variant, lambda: iter(calibration))
+            return converters.convert(float_model, variant, calibration)
+        converters.check_representative(variant, calibration)  # before minutes of fine-tuning
         aware = qat.quantization_aware_fine_tune(
             classifier,
             split_dataset(
                 examples,
                 "train",
                 tft_output,
+                list(classifier.input_names),
                 exec_properties[BATCH_SIZE_KEY],
                 sample=exec_properties[QAT_IMAGES_KEY],
             ),
@@ -161,7 +179,7 @@ class Executor(base_executor.BaseExecutor):
             learning_rate=exec_properties[QAT_LEARNING_RATE_KEY],
         )
         with converters.saved_signature(aware) as aware_model:
-            return converters.convert(aware_model, variant, lambda: iter(calibration))
+            return converters.convert(aware_model, variant, calibration)
 
     @staticmethod
     def _judge(metrics: dict, reference_accuracy: float, max_drop: float, **extra) -> dict:

@@ -2,6 +2,7 @@
 
 import os
 import time
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -10,16 +11,18 @@ from signpipe.components.tflite_exporter.tflite_classifier import TFLiteClassifi
 WARMUP_RUNS = 5
 
 
-def latency_ms(model_path: str, image: np.ndarray, threads: int, runs: int) -> dict[str, float]:
-    """Median and p90 of batch-1 invoke() times after warm-up, in milliseconds."""
+def latency_ms(
+    model_path: str, example: Mapping[str, np.ndarray], threads: int, runs: int
+) -> dict[str, float]:
+    """Median and p90 of batch-1 invoke() times on one example after warm-up, in ms."""
     classifier = TFLiteClassifier(model_path, threads=threads)
-    tensor = classifier.prepare(image)
+    prepared = classifier.prepare(example)
     for _ in range(WARMUP_RUNS):
-        classifier.invoke(tensor)
+        classifier.invoke(prepared)
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        classifier.invoke(tensor)
+        classifier.invoke(prepared)
         times.append((time.perf_counter() - started) * 1000.0)
     return latency_summary(times)
 
@@ -34,23 +37,29 @@ def latency_summary(times_ms: list[float]) -> dict[str, float]:
 
 def measure(
     model_path: str,
-    images: np.ndarray,
+    inputs: Mapping[str, np.ndarray],
     labels: np.ndarray,
     reference_classes: np.ndarray,
     latency_runs: int,
 ) -> dict:
-    """Top-1 accuracy, agreement with the reference model, file size and latency."""
-    predicted = TFLiteClassifier(model_path).probabilities(images).argmax(axis=1)
+    """Top-1 accuracy, agreement with the reference model, size, latency and input types.
+
+    `inputs` holds every model input by name, [N, ...] as Transform makes them.
+    """
+    classifier = TFLiteClassifier(model_path)
+    predicted = classifier.probabilities(inputs).argmax(axis=1)
+    first = {name: values[0] for name, values in inputs.items()}
     cores = os.cpu_count() or 1
     return {
         "accuracy": float(np.mean(predicted == labels)),
         "agreement": float(np.mean(predicted == reference_classes)),
         "size_bytes": os.path.getsize(model_path),
         "latency": {
-            "one_thread": latency_ms(model_path, images[0], 1, latency_runs),
+            "one_thread": latency_ms(model_path, first, 1, latency_runs),
             "all_cores": {
                 "threads": cores,
-                **latency_ms(model_path, images[0], cores, latency_runs),
+                **latency_ms(model_path, first, cores, latency_runs),
             },
         },
+        "inputs": classifier.input_details(),
     }

@@ -11,19 +11,22 @@ from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer
 )
 
 from signpipe.components.tflite_exporter.converters import ConversionError
+from signpipe.models import features
 from signpipe.models.keras_tracing import skip_autograph_in_keras_libraries
 
 _quantize = tfmot.quantization.keras
 
 
-class RescalingQuantizeConfig(_quantize.QuantizeConfig):
-    """Fake-quantize the input normalisation's output on its exact, fixed range.
+class OutputQuantizeConfig(_quantize.QuantizeConfig):
+    """Fake-quantize only what a weightless layer emits: on a fixed range, or a learned one.
 
-    tfmot has no default config for Rescaling; it holds no weights, so quantizing what it
-    emits (pixels 0-255 mapped through scale and offset) is all the integer model needs.
+    tfmot has no default config for Rescaling (the input normalisation: its output range is
+    exact and fixed) or Multiply (the landmark embedding times hand_found: a moving-average
+    range, as tfmot's own config for Add). Neither holds weights, so quantizing what it emits
+    is all the integer model needs.
     """
 
-    def __init__(self, low: float, high: float):
+    def __init__(self, low: float | None = None, high: float | None = None):
         self.low, self.high = low, high
 
     def get_weights_and_quantizers(self, layer):
@@ -39,6 +42,12 @@ class RescalingQuantizeConfig(_quantize.QuantizeConfig):
         pass
 
     def get_output_quantizers(self, layer):
+        if self.low is None:
+            return [
+                _quantize.quantizers.MovingAverageQuantizer(
+                    num_bits=8, per_axis=False, symmetric=False, narrow_range=False
+                )
+            ]
         return [
             _quantize.quantizers.FixedQuantizer(
                 num_bits=8, init_min=self.low, init_max=self.high, narrow_range=False
@@ -52,74 +61,128 @@ class RescalingQuantizeConfig(_quantize.QuantizeConfig):
 def _annotate(layer: tf_keras.layers.Layer) -> tf_keras.layers.Layer:
     if isinstance(layer, tf_keras.layers.Rescaling):
         ends = np.array([0.0, 255.0]) * np.asarray(layer.scale).max() + np.asarray(layer.offset)
-        config = RescalingQuantizeConfig(float(np.min(ends)), float(np.max(ends)))
+        config = OutputQuantizeConfig(float(np.min(ends)), float(np.max(ends)))
         return _quantize.quantize_annotate_layer(layer, quantize_config=config)
+    if isinstance(layer, tf_keras.layers.Multiply):
+        return _quantize.quantize_annotate_layer(layer, quantize_config=OutputQuantizeConfig())
     return _quantize.quantize_annotate_layer(layer)
 
 
-def _seed_ranges(aware: tf_keras.Model, model: tf_keras.Model, images: np.ndarray) -> None:
-    """Start activation ranges where the float model's activations are, the input at 0-255.
+def _input_range(name: str, values: np.ndarray) -> tuple[float, float]:
+    """The quantization range of a model input: pixels 0-255, else what the data spans.
+
+    Raw pixels go in as uint8 with scale 1; other inputs span their calibration values,
+    widened to hold 0 (quantization represents 0 exactly).
+    """
+    if name == features.IMAGE_FEATURE:
+        return 0.0, 255.0
+    return min(float(np.min(values)), 0.0), max(float(np.max(values)), 0.0)
+
+
+def _quantized_input(layer: QuantizeLayer) -> str:
+    """The name of the model input a QuantizeLayer quantizes."""
+    return layer.input.name.split(":")[0]
+
+
+def _seed_ranges(
+    aware: tf_keras.Model, model: tf_keras.Model, calibration: dict[str, np.ndarray]
+) -> None:
+    """Start activation ranges where the float model's activations are; inputs as _input_range.
 
     tfmot starts every range at [-6, 6] and moves it by a slow moving average, so a short
-    fine-tune would convert with ranges that clip (project convolutions reach about +-30)
-    or waste resolution (ReLU6 outputs).
+    fine-tune would convert with ranges that clip (project convolutions reach about +-30;
+    a confident softmax's logits, more) or waste resolution (ReLU6 outputs, the head's
+    Dense ReLUs). Seeded: layer outputs, Dense outputs after their activation, and Dense
+    outputs before a softmax.
     """
-    ranges = {}
+    targets = []  # (min variable, max variable, float layer, before its activation)
     for layer in aware.layers:
-        if isinstance(
-            layer, QuantizeLayer
-        ):  # uint8 input with scale 1: raw pixels go in as they are
+        if isinstance(layer, QuantizeLayer):
+            name = _quantized_input(layer)
+            low, high = _input_range(name, calibration[name])
             for weight in layer.weights:
                 if weight.name.endswith("_min:0"):
-                    weight.assign(0.0)
+                    weight.assign(low)
                 elif weight.name.endswith("_max:0"):
-                    weight.assign(255.0)
+                    weight.assign(high)
         elif isinstance(layer, _quantize.QuantizeWrapper):
-            names = {w.name.split("/")[-1].split(":")[0]: w for w in layer.weights}
-            if "output_min" in names:
-                ranges[layer.layer.name] = (names["output_min"], names["output_max"])
-    probe = tf_keras.Model(model.input, [model.get_layer(name).output for name in ranges])
+            found = {w.name.split("/")[-1].split(":")[0]: w for w in layer.weights}
+            original = model.get_layer(layer.layer.name)
+            for kind in ("output", "post_activation", "pre_activation"):
+                before = kind == "pre_activation"
+                if f"{kind}_min" in found and (
+                    not before or isinstance(original, tf_keras.layers.Dense)
+                ):
+                    targets.append((found[f"{kind}_min"], found[f"{kind}_max"], original, before))
+    if not targets:
+        return
+    probe = tf_keras.Model(
+        model.inputs, [layer.input if before else layer.output for _, _, layer, before in targets]
+    )
 
     @tf.function
     def extremes(batch):
-        outputs = probe(batch, training=False)
-        return [tf.reduce_min(out) for out in outputs], [tf.reduce_max(out) for out in outputs]
+        outputs = tf.nest.flatten(probe(batch, training=False))  # one output is no list
+        values = [
+            _before_activation(layer, out) if before else out
+            for out, (_, _, layer, before) in zip(outputs, targets, strict=True)
+        ]
+        return [tf.reduce_min(v) for v in values], [tf.reduce_max(v) for v in values]
 
     # Batch by batch: every layer's activations for all images at once took 15 GB at 224 px.
-    lows, highs = np.zeros(len(ranges)), np.zeros(len(ranges))
-    for start in range(0, len(images), 16):
-        batch_lows, batch_highs = extremes(tf.constant(images[start : start + 16]))
+    lows, highs = np.zeros(len(targets)), np.zeros(len(targets))
+    for start in range(0, _count(calibration), 16):
+        batch_lows, batch_highs = extremes(_rows(calibration, start, start + 16))
         lows = np.minimum(lows, [float(v) for v in batch_lows])
         highs = np.maximum(highs, [float(v) for v in batch_highs])
-    for (low, high), seen_low, seen_high in zip(ranges.values(), lows, highs, strict=True):
+    for (low, high, _, _), seen_low, seen_high in zip(targets, lows, highs, strict=True):
         low.assign(seen_low)
         high.assign(seen_high)
 
 
-def quantization_aware_model(model: tf_keras.Model, calibration: np.ndarray) -> tf_keras.Model:
-    """A fake-quantized copy of the model with its weights; BatchNorm stays in inference mode."""
+def _before_activation(layer: tf_keras.layers.Dense, inputs: tf.Tensor) -> tf.Tensor:
+    """A Dense layer's output before its activation (a softmax's logits)."""
+    outputs = tf.matmul(inputs, layer.kernel)
+    return outputs + layer.bias if layer.use_bias else outputs
+
+
+def _count(inputs: dict[str, np.ndarray]) -> int:
+    return len(next(iter(inputs.values())))
+
+
+def _rows(inputs: dict[str, np.ndarray], start: int, stop: int) -> dict[str, tf.Tensor]:
+    return {name: tf.constant(values[start:stop]) for name, values in inputs.items()}
+
+
+def quantization_aware_model(
+    model: tf_keras.Model, calibration: dict[str, np.ndarray]
+) -> tf_keras.Model:
+    """A fake-quantized copy of the model with its weights; BatchNorm stays in inference mode.
+
+    `calibration` holds every model input by name ([N, ...] arrays, as Transform makes them).
+    """
     skip_autograph_in_keras_libraries()  # before the quantized model is first traced
     for layer in model.layers:
         # QuantizeWrapper makes wrapped kernels trainable whatever the flag; BatchNorm must stay
         # frozen (inference mode), as in the Trainer, or small batches wreck its statistics.
         layer.trainable = not isinstance(layer, tf_keras.layers.BatchNormalization)
     annotated = tf_keras.models.clone_model(model, clone_function=_annotate)
-    with _quantize.quantize_scope({"RescalingQuantizeConfig": RescalingQuantizeConfig}):
+    with _quantize.quantize_scope({"OutputQuantizeConfig": OutputQuantizeConfig}):
         aware = _quantize.quantize_apply(annotated)
     _seed_ranges(aware, model, calibration)
     # Weight ranges are set by the first training-mode pass; until then they are [-6, 6].
-    aware(calibration[:8], training=True)
+    aware(_rows(calibration, 0, 8), training=True)
     return aware
 
 
 def quantization_aware_fine_tune(
     model: tf_keras.Model,
     train: tf.data.Dataset,
-    calibration: np.ndarray,
+    calibration: dict[str, np.ndarray],
     epochs: int,
     learning_rate: float,
 ) -> tf_keras.Model:
-    """Fine-tune a quantization-aware copy on (serialized, image, label) batches."""
+    """Fine-tune a quantization-aware copy on ({model input: tensor}, label) batches."""
     try:
         aware = quantization_aware_model(model, calibration)
     except (ValueError, RuntimeError, TypeError) as err:
@@ -132,6 +195,6 @@ def quantization_aware_fine_tune(
         metrics=["accuracy"],
     )
     if epochs > 0:
-        pairs = train.map(lambda _serialized, image, label: (image, label)).cache()
-        aware.fit(pairs.shuffle(64, seed=0).prefetch(tf.data.AUTOTUNE), epochs=epochs, verbose=2)
+        batches = train.cache()
+        aware.fit(batches.shuffle(64, seed=0).prefetch(tf.data.AUTOTUNE), epochs=epochs, verbose=2)
     return aware

@@ -50,15 +50,32 @@ def table(report: dict) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
+def _inputs_section(report: dict) -> str:
+    """What a phone app feeds each input (the report's `inputs`), as HTML."""
+    docs = report["inputs"]
+    items = "".join(
+        f"<li><code>{html.escape(name)}</code> {spec['shape']}: {html.escape(spec['how'])}</li>"
+        for name, spec in docs["inputs"].items()
+    )
+    return (
+        f"<h2>Inputs of the <code>classify_image</code> signature</h2>"
+        f"<p>{html.escape(docs['source'])}</p><p>{html.escape(docs['values'])} "
+        f"{html.escape(docs['batch'])}</p><ul>{items}</ul>"
+    )
+
+
 def render(report: dict) -> str:
-    """The whole page: what was measured, the table and where the blessed files went."""
+    """The whole page: what was measured, the table, the inputs and where the files went."""
     pushed = report.get("pushed_to") or report.get("not_pushed_because", "")
+    found = report["representative_hands_found"]
+    hands = "" if found is None else f", {found} of them with a hand found"
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>TFLite variants</title>"
         f"<style>{_STYLE}</style></head><body><h1>TFLite variants</h1>"
         f"<p>Measured on the {html.escape(report['split'])} split ({report['images']} images). "
         f"SavedModel top-1: {report['saved_model_accuracy']:.2%}. A variant is blessed when "
         f"it loses at most {report['max_accuracy_drop'] * 100:.2f} points. Int8 variants are "
-        f"calibrated on {report['representative_images']} training images.</p>"
-        f"{table(report)}<p>Pushed: {html.escape(pushed)}</p></body></html>"
+        f"calibrated on {report['representative_images']} training images{hands}.</p>"
+        f"{table(report)}{_inputs_section(report)}<p>Pushed: {html.escape(pushed)}</p>"
+        "</body></html>"
     )
