@@ -2,7 +2,7 @@
 VENV ?= .venv
 export SIGNPIPE_VENV := $(VENV)
 
-.PHONY: bootstrap demo test lint bench bench-folds bench-backbones lock
+.PHONY: bootstrap demo test lint bench bench-folds bench-inputs bench-backbones lock
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -25,6 +25,12 @@ bench-folds: bootstrap  ## leave-one-signer-out on asl_massey (5 folds) and span
 	$(VENV)/bin/python benchmarks/run_pipeline.py --set 'data.folds="loo"' \
 		--data-root ../shared/datasets/spanish_alphabet_2signers --group-regex '^(signer[AB])_' \
 		--out benchmarks/results/loso_spanish_alphabet_2signers.json
+
+bench-inputs: bootstrap  ## the hand crop, the landmarks and both, on held-out signers of both shared data sets
+	$(VENV)/bin/python benchmarks/input_modes.py --out benchmarks/results/inputs_asl_massey_by_signer.json
+	$(VENV)/bin/python benchmarks/input_modes.py --set 'data.folds="loo"' \
+		--data-root ../shared/datasets/spanish_alphabet_2signers --group-regex '^(signer[AB])_' \
+		--out benchmarks/results/inputs_spanish_alphabet_2signers_loso.json
 
 bench-backbones: bootstrap  ## pretrained Lite0 vs random Lite0 vs random B0, split by signer
 	$(VENV)/bin/python benchmarks/backbones.py --out benchmarks/results/backbones_by_signer.json

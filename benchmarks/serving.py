@@ -1,9 +1,11 @@
 """Serving latency: the pushed SavedModel in process vs the client over gRPC and REST.
 
-Sends real photographs (JPEG bytes from the data set) to the `serving_images` signature at
-batch 1 and 32. The servers are the in-process TF Serving stand-in of the tests, so the
-client's overhead (encoding, transport, decoding) is measured against the same model
-executed in the same process; a real TF Serving's own execution speed is not measured.
+Sends real photographs (JPEG bytes from the data set) at batch 1 and 32 to `serving_hands`
+(with MediaPipe's landmarks, found once before timing: the transport is measured, not
+MediaPipe) or, for a model without it, to `serving_images`. The servers are the
+in-process TF Serving stand-in of the tests, so the client's overhead (encoding,
+transport, decoding) is measured against the same model executed in the same process; a
+real TF Serving's own execution speed is not measured.
 
     python benchmarks/serving.py --model-dir HOME/serving/signpipe [--runs 30] \
         --out benchmarks/results/serving.json
@@ -53,19 +55,41 @@ def main() -> None:
 
     import tensorflow as tf
 
+    from signpipe.components.image_folder_example_gen.hand_analysis import HandAnalyzer
     from signpipe.components.serving_pusher import model_directory
     from signpipe.components.tflite_exporter.measure import latency_summary
+    from signpipe.pipeline.configs import DataConfig
     from signpipe.predict import saved_model_folder
-    from signpipe.serving_client import IMAGE_INPUT, IMAGE_SIGNATURE, ServingClient, ServingOptions
+    from signpipe.serving_client import (
+        HANDS_SIGNATURE,
+        IMAGE_INPUT,
+        IMAGE_SIGNATURE,
+        ServingClient,
+        ServingOptions,
+        find_hand,
+        hand_request,
+    )
     from tests.fake_tf_serving import FakeTFServing
 
     folder = saved_model_folder(args.model_dir)
     every = sorted(p for p in Path(args.data_root).rglob("*") if p.suffix in (".jpeg", ".jpg"))
     files = every[:: max(1, len(every) // 32)][:32]  # spread over the classes
     images = [path.read_bytes() for path in files]
-    serve = tf.saved_model.load(folder).signatures[IMAGE_SIGNATURE]
+    signatures = tf.saved_model.load(folder).signatures
+    with_hands = HANDS_SIGNATURE in signatures
+    analyzer = HandAnalyzer(DataConfig().hand_min_confidence)
+    hands = [find_hand(analyzer, image) for image in images] if with_hands else None
+    serve = signatures[HANDS_SIGNATURE if with_hands else IMAGE_SIGNATURE]
+
+    def in_process(batch: int) -> object:
+        if not with_hands:
+            return serve(**{IMAGE_INPUT: tf.constant(images[:batch])})
+        request = hand_request(images[:batch], hands[:batch])
+        return serve(**{name: tf.constant(value) for name, value in request.items()})
+
     result = {
         "model": folder,
+        "signature": HANDS_SIGNATURE if with_hands else IMAGE_SIGNATURE,
         "images": f"{len(images)} files from {args.data_root}",
         "mean_image_bytes": int(sum(map(len, images)) / len(images)),
         "runs": args.runs,
@@ -86,12 +110,13 @@ def main() -> None:
             ServingClient(ServingOptions(server.rest_address, rest=True, timeout=60)) as rest,
         ):
             for batch in (1, 32):
-                key, tensor = f"batch_{batch}", tf.constant(images[:batch])
+                key = f"batch_{batch}"
+                sent = hands[:batch] if hands else None
                 times = _interleaved_ms(
                     {
-                        "in_process": lambda t=tensor: serve(**{IMAGE_INPUT: t}),
-                        "grpc": lambda b=batch: grpc_client.predict(images[:b]),
-                        "rest": lambda b=batch: rest.predict(images[:b]),
+                        "in_process": lambda b=batch: in_process(b),
+                        "grpc": lambda b=batch, h=sent: grpc_client.predict(images[:b], h),
+                        "rest": lambda b=batch, h=sent: rest.predict(images[:b], h),
                     },
                     args.runs,
                 )

@@ -1,29 +1,69 @@
 """Where a classifier looks: integrated gradients, Grad-CAM and penultimate-layer embeddings.
 
 Works on the Trainer's Keras classifier (`model.load_classifier` of a pushed SavedModel):
-images in [0, 255], probabilities out, and a `head_pool` layer pooling the last
-convolutional block.
+inputs by name (the image in [0, 255], and the landmark features and found flag of a model
+that reads the hand), probabilities out from a `head_softmax` layer, and a `head_pool` layer
+pooling the last convolutional block of the image branch. Image saliency is taken on the
+image branch with every other input fed as it is; a landmarks-only model has none.
 """
+
+from collections.abc import Mapping
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
 POOL_LAYER = "head_pool"
+SOFTMAX_LAYER = "head_softmax"
+
+# An image array for a model with one input, or arrays by input name (extra keys ignored).
+Inputs = np.ndarray | Mapping[str, np.ndarray]
 
 
-def _feature_model(model: tf_keras.Model) -> tf_keras.Model:
-    """image -> (last convolutional feature map, probabilities)."""
-    pool = model.get_layer(POOL_LAYER)
-    return tf_keras.Model(model.inputs, [pool.input, model.output])
+class NoImageBranch(ValueError):
+    """The model reads no image (hand landmarks only): there is no image to explain."""
 
 
-def grad_cam(model: tf_keras.Model, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Grad-CAM of each image's class on the last convolutional block, [N, H, W] in [0, 1]."""
-    features_and_probabilities = _feature_model(model)
-    images = tf.convert_to_tensor(images, tf.float32)
+def image_input(model: tf_keras.Model) -> str | None:
+    """The name of the model's image input ([N, H, W, C]); None for a landmarks-only model."""
+    for name, tensor in zip(model.input_names, model.inputs, strict=True):
+        if len(tensor.shape) == 4:
+            return name
+    return None
+
+
+def model_inputs(model: tf_keras.Model, inputs: Inputs) -> dict[str, tf.Tensor]:
+    """The model's inputs by name, float32."""
+    if not isinstance(inputs, Mapping):
+        if len(model.inputs) != 1:
+            raise ValueError(f"the model takes inputs {model.input_names}: pass them by name")
+        inputs = {model.input_names[0]: inputs}
+    missing = [name for name in model.input_names if name not in inputs]
+    if missing:
+        raise ValueError(f"the model takes inputs {model.input_names}; missing {missing}")
+    return {name: tf.convert_to_tensor(inputs[name], tf.float32) for name in model.input_names}
+
+
+def _image_branch(model: tf_keras.Model) -> str:
+    name = image_input(model)
+    if name is None:
+        raise NoImageBranch(
+            f"model {model.name} reads only the hand landmarks ({model.input_names}): it has "
+            "no image branch, so there is no image saliency map"
+        )
+    return name
+
+
+def grad_cam(model: tf_keras.Model, inputs: Inputs, classes: np.ndarray) -> np.ndarray:
+    """Grad-CAM of each image's class on the image branch's last convolutional block,
+    [N, H, W] in [0, 1]. Raises NoImageBranch for a landmarks-only model."""
+    given = model_inputs(model, inputs)
+    images = given[_image_branch(model)]
+    features_and_probabilities = tf_keras.Model(
+        model.inputs, [model.get_layer(POOL_LAYER).input, model.output]
+    )
     with tf.GradientTape() as tape:
-        features, probabilities = features_and_probabilities(images, training=False)
+        features, probabilities = features_and_probabilities(given, training=False)
         score = tf.gather(probabilities, classes, axis=1, batch_dims=1)
     gradients = tape.gradient(score, features)
     weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
@@ -33,10 +73,13 @@ def grad_cam(model: tf_keras.Model, images: np.ndarray, classes: np.ndarray) -> 
 
 
 def integrated_gradients(
-    model: tf_keras.Model, images: np.ndarray, classes: np.ndarray, steps: int = 32
+    model: tf_keras.Model, inputs: Inputs, classes: np.ndarray, steps: int = 32
 ) -> np.ndarray:
-    """Integrated gradients from a black image; |attribution| summed over RGB, [N, H, W]."""
-    images = tf.convert_to_tensor(images, tf.float32)
+    """Integrated gradients of the image from a black one, other inputs held as given;
+    |attribution| summed over RGB, [N, H, W]. Raises NoImageBranch for a landmarks-only model."""
+    name = _image_branch(model)
+    given = model_inputs(model, inputs)
+    images = given.pop(name)
     classes = tf.convert_to_tensor(classes, tf.int64)
 
     # One graph for all steps: run eagerly, each step's backward pass costs seconds.
@@ -44,37 +87,45 @@ def integrated_gradients(
         input_signature=[
             tf.TensorSpec([None, *images.shape[1:]], tf.float32),
             tf.TensorSpec([None], tf.int64),
+            {
+                key: tf.TensorSpec([None, *value.shape[1:]], tf.float32)
+                for key, value in given.items()
+            },
         ]
     )
-    def path_gradient(path, classes):
+    def path_gradient(path, classes, others):
         with tf.GradientTape() as tape:
             tape.watch(path)
-            probabilities = model(path, training=False)
+            probabilities = model({**others, name: path}, training=False)
             score = tf.gather(probabilities, classes, axis=1, batch_dims=1)
         return tape.gradient(score, path)
 
     total = tf.zeros_like(images)
     # Midpoint Riemann sum of the gradients along the straight path from black to the image.
     for alpha in (np.arange(steps, dtype=np.float32) + 0.5) / steps:
-        total += path_gradient(images * alpha, classes)
+        total += path_gradient(images * alpha, classes, given)
     attributions = images * total / steps
     return _normalised(tf.reduce_sum(tf.abs(attributions), axis=-1).numpy())
 
 
-def embeddings(model: tf_keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """The pooled penultimate features the softmax layer reads, [N, D]."""
-    return embeddings_and_probabilities(model, images, batch_size)[0]
+def embeddings(model: tf_keras.Model, inputs: Inputs, batch_size: int = 32) -> np.ndarray:
+    """The penultimate features the softmax layer reads, [N, D]."""
+    return embeddings_and_probabilities(model, inputs, batch_size)[0]
 
 
 def embeddings_and_probabilities(
-    model: tf_keras.Model, images: np.ndarray, batch_size: int = 32
+    model: tf_keras.Model, inputs: Inputs, batch_size: int = 32
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Penultimate features [N, D] and class probabilities [N, C] in one pass."""
-    both = tf_keras.Model(model.inputs, [model.get_layer(POOL_LAYER).output, model.output])
+    """Penultimate features [N, D] (pooled image features, with the landmark embedding of a
+    model that reads the hand) and class probabilities [N, C] in one pass."""
+    given = model_inputs(model, inputs)
+    both = tf_keras.Model(model.inputs, [model.get_layer(SOFTMAX_LAYER).input, model.output])
+    count = int(next(iter(given.values())).shape[0])
     features, probabilities = [], []
-    for start in range(0, len(images), batch_size):
-        pooled, scores = both(images[start : start + batch_size], training=False)
-        features.append(pooled.numpy())
+    for start in range(0, count, batch_size):
+        batch = {key: value[start : start + batch_size] for key, value in given.items()}
+        penultimate, scores = both(batch, training=False)
+        features.append(penultimate.numpy())
         probabilities.append(scores.numpy())
     return np.concatenate(features), np.concatenate(probabilities)
 

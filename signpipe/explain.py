@@ -1,4 +1,9 @@
-"""Explain a pushed model's answers: the image, integrated gradients and Grad-CAM side by side."""
+"""Explain a pushed model's answers: the image, integrated gradients and Grad-CAM side by side.
+
+For a model that reads the hand, MediaPipe finds it first and the maps are taken on the
+image branch, over the hand crop it sees, with the landmarks fed as they are. A
+landmarks-only model has no image branch: its image is shown without maps.
+"""
 
 import dataclasses
 import os
@@ -6,9 +11,24 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from signpipe.components.image_folder_example_gen.hand_analysis import (
+    NO_HAND,
+    HandAnalyzer,
+    HandFacts,
+)
 from signpipe.errors import ConfigError
+from signpipe.serving_client import (
+    DEFAULT_HAND_MIN_CONFIDENCE,
+    HANDS_SIGNATURE,
+    IMAGE_INPUT,
+    IMAGE_SIGNATURE,
+    find_hand,
+    hand_request,
+)
 
 PANEL_INCHES = 3.2
+DISPLAY_SIZE = 224  # the crop shown for a model with no image input
+NO_IMAGE_BRANCH = "no image branch:\nthe model reads only\nthe hand landmarks"
 
 
 @dataclasses.dataclass
@@ -18,25 +38,30 @@ class Explanation:
     image: str
     label: str | None = None
     confidence: float | None = None
+    hand_found: bool | None = None  # None: the model does not read the hand
     output: str | None = None
     error: str | None = None
 
     def line(self) -> str:
-        """`path: label (97.1%) -> explanation.png` or `path: error: ...`."""
+        """`path: label (97.1%, hand found) -> explanation.png` or `path: error: ...`."""
         if self.error:
             return f"{self.image}: error: {self.error}"
-        return f"{self.image}: {self.label} ({self.confidence:.1%}) -> {self.output}"
+        hand = ""
+        if self.hand_found is not None:
+            hand = ", hand found" if self.hand_found else ", no hand found: whole frame"
+        return f"{self.image}: {self.label} ({self.confidence:.1%}{hand}) -> {self.output}"
 
 
 class ExplainedModel:
-    """A pushed SavedModel as its Keras classifier, with the class names and input size."""
+    """A pushed SavedModel as its Keras classifier, with the class names and its inputs."""
 
-    def __init__(self, model_dir: str):
+    def __init__(self, model_dir: str, hand_min_confidence: float = DEFAULT_HAND_MIN_CONFIDENCE):
+        """Load the SavedModel and its classifier; MediaPipe starts on first use."""
         import tensorflow as tf
 
+        from signpipe.models import saliency
         from signpipe.models.model import load_classifier
         from signpipe.predict import saved_model_folder
-        from signpipe.serving_client import IMAGE_SIGNATURE
 
         folder = saved_model_folder(model_dir)
         signatures = tf.saved_model.load(folder).signatures
@@ -44,17 +69,65 @@ class ExplainedModel:
             raise ConfigError(f"the SavedModel in {folder} was not exported by signpipe's Trainer")
         self.folder = folder
         self.model = load_classifier(folder)
-        self.size = int(self.model.input_shape[1])
+        self._image_input = saliency.image_input(self.model)
+        self.has_image_branch = self._image_input is not None
+        self.size = DISPLAY_SIZE
+        if self.has_image_branch:
+            self.size = int(self.model.get_layer(self._image_input).output.shape[1])
+        # Trained on hand-analysed data: the image is the hand crop and the hand is looked for.
+        self.reads_hands = HANDS_SIGNATURE in signatures
+        self._confidence = hand_min_confidence
+        self._analyzer = None
         self._serve = signatures[IMAGE_SIGNATURE]
         self._classes: list[str] | None = None
 
-    def decode(self, encoded: Sequence[bytes]) -> np.ndarray:
-        """Images as the model sees them: decoded, padded to square, resized, [0, 255]."""
+    def hands(self, encoded: Sequence[bytes]) -> list[HandFacts]:
+        """What MediaPipe finds in each image; NO_HAND for a model that does not read hands."""
+        if not self.reads_hands:
+            return [NO_HAND] * len(encoded)
+        if self._analyzer is None:
+            self._analyzer = HandAnalyzer(self._confidence)
+        return [find_hand(self._analyzer, image) for image in encoded]
+
+    def inputs(
+        self, encoded: Sequence[bytes], hands: Sequence[HandFacts] | None = None
+    ) -> dict[str, np.ndarray]:
+        """The transformed inputs (image: the hand crop, or the padded frame without a hand;
+        landmarks; hand_found), as the model was trained on them. `hands` as ExampleGen
+        recorded them; found here when None."""
         import tensorflow as tf
 
-        from signpipe.models.preprocessing import decode_and_resize
+        from signpipe.models import features
+        from signpipe.models.preprocessing import hand_inputs
 
-        return decode_and_resize(tf.constant(list(encoded)), self.size).numpy()
+        if hands is None or not self.reads_hands:
+            hands = self.hands(encoded)
+        request = hand_request(list(encoded), list(hands))
+        raw = {features.IMAGE_KEY: request.pop(IMAGE_INPUT), **request}
+        made = hand_inputs({key: tf.constant(value) for key, value in raw.items()}, self.size)
+        values = {key: value.numpy() for key, value in made.items()}
+        if self._image_input not in (None, features.IMAGE_FEATURE):  # models before hand input
+            values[self._image_input] = values[features.IMAGE_FEATURE]
+        return values
+
+    def probabilities(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Class probabilities [N, C] on inputs made by `inputs`."""
+        from signpipe.models.saliency import model_inputs
+
+        return self.model(model_inputs(self.model, inputs), training=False).numpy()
+
+    def saliency(
+        self, inputs: dict[str, np.ndarray], classes: np.ndarray, steps: int
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(integrated gradients, Grad-CAM) on the image branch; (None, None) without one."""
+        from signpipe.models import saliency
+
+        if not self.has_image_branch:
+            return None, None
+        return (
+            saliency.integrated_gradients(self.model, inputs, classes, steps),
+            saliency.grad_cam(self.model, inputs, classes),
+        )
 
     def classes(self, encoded: bytes) -> list[str]:
         """The class names, in the order of the model's probabilities."""
@@ -64,6 +137,12 @@ class ExplainedModel:
             outputs = self._serve(image_bytes=tf.constant([encoded]))
             self._classes = [label.decode() for label in outputs["classes"].numpy()[0]]
         return self._classes
+
+    def close(self) -> None:
+        """Free MediaPipe."""
+        if self._analyzer is not None:
+            self._analyzer.close()
+            self._analyzer = None
 
 
 def explain_files(
@@ -78,34 +157,44 @@ def explain_files(
     explained = ExplainedModel(model_dir)
     os.makedirs(out_dir, exist_ok=True)
     results = []
-    for path in paths:
-        try:
-            with open(path, "rb") as handle:
-                encoded = decodable_bytes(handle.read())
-        except OSError as err:
-            results.append(Explanation(path, error=f"cannot read the file: {err.strerror}"))
-            continue
-        except BadImageError as err:
-            results.append(Explanation(path, error=str(err)))
-            continue
-        results.append(_explain_one(explained, path, encoded, out_dir, steps))
+    try:
+        for path in paths:
+            try:
+                with open(path, "rb") as handle:
+                    encoded = decodable_bytes(handle.read())
+            except OSError as err:
+                results.append(Explanation(path, error=f"cannot read the file: {err.strerror}"))
+                continue
+            except BadImageError as err:
+                results.append(Explanation(path, error=str(err)))
+                continue
+            results.append(_explain_one(explained, path, encoded, out_dir, steps))
+    finally:
+        explained.close()
     return results
 
 
-def _explain_one(explained: ExplainedModel, path: str, encoded: bytes, out_dir: str, steps: int):
-    from signpipe.models import saliency
-
-    image = explained.decode([encoded])
-    probabilities = explained.model(image, training=False).numpy()[0]
+def _explain_one(
+    explained: ExplainedModel, path: str, encoded: bytes, out_dir: str, steps: int
+) -> Explanation:
+    [hand] = explained.hands([encoded])
+    inputs = explained.inputs([encoded], [hand])
+    probabilities = explained.probabilities(inputs)[0]
     predicted = np.array([int(probabilities.argmax())])
     label = explained.classes(encoded)[predicted[0]]
-    ig = saliency.integrated_gradients(explained.model, image, predicted, steps)[0]
-    cam = saliency.grad_cam(explained.model, image, predicted)[0]
+    ig, cam = explained.saliency(inputs, predicted, steps)
     stem = os.path.splitext(os.path.basename(path))[0]
     output = os.path.join(out_dir, f"{stem}.explained.png")
     confidence = float(probabilities[predicted[0]])
-    write_panels(output, image[0], ig, cam, f"{label} ({confidence:.1%})")
-    return Explanation(path, label, confidence, output)
+    found = hand.found if explained.reads_hands else None
+    write_panels(
+        output,
+        inputs["image"][0],
+        None if ig is None else ig[0],
+        None if cam is None else cam[0],
+        f"{label} ({confidence:.1%})",
+    )
+    return Explanation(path, label, confidence, found, output)
 
 
 def overlay(axis, image: np.ndarray, saliency_map: np.ndarray | None, title: str) -> None:
@@ -120,28 +209,39 @@ def overlay(axis, image: np.ndarray, saliency_map: np.ndarray | None, title: str
 
 
 def panels_png(
-    image: np.ndarray, ig: np.ndarray, cam: np.ndarray, answer: str, inches: float = PANEL_INCHES
+    image: np.ndarray,
+    ig: np.ndarray | None,
+    cam: np.ndarray | None,
+    answer: str,
+    inches: float = PANEL_INCHES,
 ) -> bytes:
-    """Image | integrated gradients | Grad-CAM, side by side, as PNG bytes."""
+    """Image | integrated gradients | Grad-CAM, side by side, as PNG bytes. Without maps (a
+    model with no image branch) the image and a note saying so."""
     import io
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(3 * inches, inches + 0.4), layout="constrained")
+    with_maps = ig is not None and cam is not None
+    panels = 3 if with_maps else 2
+    figure = Figure(figsize=(panels * inches, inches + 0.4), layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.subplots(1, 3)
+    axes = figure.subplots(1, panels)
     overlay(axes[0], image, None, answer)
-    overlay(axes[1], image, ig, "integrated gradients")
-    overlay(axes[2], image, cam, "Grad-CAM")
+    if with_maps:
+        overlay(axes[1], image, ig, "integrated gradients")
+        overlay(axes[2], image, cam, "Grad-CAM")
+    else:
+        axes[1].axis("off")
+        axes[1].text(0.5, 0.5, NO_IMAGE_BRANCH, ha="center", va="center", fontsize=9)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
 
 
 def write_panels(
-    output: str, image: np.ndarray, ig: np.ndarray, cam: np.ndarray, answer: str
+    output: str, image: np.ndarray, ig: np.ndarray | None, cam: np.ndarray | None, answer: str
 ) -> None:
-    """Write image | integrated gradients | Grad-CAM as one PNG file."""
+    """Write image | integrated gradients | Grad-CAM (or the no-image-branch note) as a PNG."""
     with open(output, "wb") as out:
         out.write(panels_png(image, ig, cam, f"predicted {answer}"))

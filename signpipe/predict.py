@@ -1,7 +1,9 @@
 """Classify image files with a signpipe model: a TFLite file, a SavedModel, or TF Serving.
 
 Every image gets its own answer or its own error: an unreadable or corrupt file is named
-and the other images are still classified.
+and the other images are still classified. For a model that reads the hand (the SavedModel's
+`serving_hands`, and TFLite files), MediaPipe finds it here first, as ExampleGen did for
+training: the model's image is the crop around the hand, or the whole frame when none is found.
 """
 
 import dataclasses
@@ -9,14 +11,40 @@ import json
 import os
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
+from signpipe.components.image_folder_example_gen.hand_analysis import (
+    NO_HAND,
+    HandAnalyzer,
+    HandFacts,
+)
 from signpipe.errors import ConfigError
-from signpipe.serving_client import InputRejected, ServingClient, ServingOptions
+from signpipe.serving_client import (
+    DEFAULT_HAND_MIN_CONFIDENCE,
+    HANDS_SIGNATURE,
+    IMAGE_INPUT,
+    IMAGE_SIGNATURE,
+    InputRejected,
+    ServingClient,
+    ServingOptions,
+    find_hand,
+    hand_request,
+)
 
 LABELS_FILE = "labels.txt"
 
-# Encoded images in; (label, class index, confidence) per image out; InputRejected when any
-# of them cannot be decoded.
-BatchPredictor = Callable[[list[bytes]], list[tuple[str, int, float]]]
+
+@dataclasses.dataclass(frozen=True)
+class ImageInput:
+    """One encoded image and, for a model that reads the hand, what MediaPipe found in it."""
+
+    encoded: bytes
+    hand: HandFacts | None = None  # None: the model takes the image bytes alone
+
+
+# Images in; (label, class index, confidence) per image out; InputRejected when any of
+# them cannot be decoded.
+BatchPredictor = Callable[[list[ImageInput]], list[tuple[str, int, float]]]
 
 
 @dataclasses.dataclass
@@ -27,34 +55,48 @@ class Prediction:
     label: str | None = None
     class_index: int | None = None
     confidence: float | None = None
+    hand_found: bool | None = None  # None: the model does not read the hand
     error: str | None = None
 
     def line(self) -> str:
-        """`path: label (97.1%)` or `path: error: ...`."""
+        """`path: label (97.1%, hand found)` or `path: error: ...`."""
         if self.error:
             return f"{self.image}: error: {self.error}"
-        return f"{self.image}: {self.label} ({self.confidence:.1%})"
+        hand = ""
+        if self.hand_found is not None:
+            hand = ", hand found" if self.hand_found else ", no hand found: whole frame"
+        return f"{self.image}: {self.label} ({self.confidence:.1%}{hand})"
 
 
 def classify_files(
-    paths: Sequence[str], predict_batch: BatchPredictor, batch_size: int = 32
+    paths: Sequence[str],
+    predict_batch: BatchPredictor,
+    batch_size: int = 32,
+    hands: HandAnalyzer | None = None,
 ) -> list[Prediction]:
-    """Read, check and classify image files in batches; one Prediction per path, in order."""
+    """Read, check and classify image files in batches; one Prediction per path, in order.
+
+    With `hands`, MediaPipe looks for the hand in each image once, before any batch is sent.
+    """
     from signpipe.components.image_folder_example_gen.image_facts import (
         BadImageError,
         decodable_bytes,
     )
 
     results: list[Prediction | None] = [None] * len(paths)
-    pending: list[tuple[int, bytes]] = []
+    pending: list[tuple[int, ImageInput]] = []
     for index, path in enumerate(paths):
         try:
             with open(path, "rb") as handle:
-                pending.append((index, decodable_bytes(handle.read())))
+                encoded = decodable_bytes(handle.read())
         except OSError as err:
             results[index] = Prediction(path, error=f"cannot read the file: {err.strerror}")
+            continue
         except BadImageError as err:
             results[index] = Prediction(path, error=str(err))
+            continue
+        hand = find_hand(hands, encoded) if hands is not None else None
+        pending.append((index, ImageInput(encoded, hand)))
     size = max(1, batch_size)
     for start in range(0, len(pending), size):
         for index, answer in classify_encoded(pending[start : start + size], predict_batch):
@@ -63,9 +105,9 @@ def classify_files(
 
 
 def classify_encoded(
-    batch: list[tuple[int, bytes]], predict_batch: BatchPredictor
+    batch: list[tuple[int, ImageInput]], predict_batch: BatchPredictor
 ) -> list[tuple[int, Prediction]]:
-    """Classify (key, encoded image) pairs; a rejected batch is split until the bad images are
+    """Classify (key, image) pairs; a rejected batch is split until the bad images are
     alone, so each of them gets the model's error and every other image its answer."""
     try:
         answers = predict_batch([image for _, image in batch])
@@ -77,9 +119,13 @@ def classify_encoded(
             batch[middle:], predict_batch
         )
     return [
-        (key, Prediction("", label, class_index, confidence))
-        for (key, _), (label, class_index, confidence) in zip(batch, answers, strict=True)
+        (key, Prediction("", label, class_index, confidence, _found(image)))
+        for (key, image), (label, class_index, confidence) in zip(batch, answers, strict=True)
     ]
+
+
+def _found(image: ImageInput) -> bool | None:
+    return None if image.hand is None else image.hand.found
 
 
 def _labels(model_path: str, labels_path: str | None) -> list[str]:
@@ -94,39 +140,60 @@ def _labels(model_path: str, labels_path: str | None) -> list[str]:
         ) from None
 
 
-def predict_tflite(
-    model_path: str, images: Sequence[str], labels_path: str | None = None, threads: int = 1
-) -> list[Prediction]:
-    """Run a signpipe TFLite file on image files, decoded and resized as in training."""
-    import numpy as np
+def tflite_predictor(classifier, labels: Sequence[str]) -> BatchPredictor:
+    """A batch predictor on a TFLiteClassifier: the model's inputs made as Transform makes
+    them (hand crop, landmark features, found flag) from each image and its hand."""
     import tensorflow as tf
 
-    from signpipe.components.tflite_exporter.tflite_classifier import TFLiteClassifier
-    from signpipe.models.preprocessing import decode_and_resize
+    from signpipe.models import features
+    from signpipe.models.preprocessing import hand_inputs
 
-    if not os.path.isfile(model_path):
-        raise ConfigError(f"TFLite model {model_path} does not exist")
-    classifier = TFLiteClassifier(model_path, threads=threads)
-    labels = _labels(model_path, labels_path)
+    # A landmarks-only model has no image input; the crop hand_inputs makes is then unused.
+    size = classifier.image_size or 1
 
-    def predict_batch(encoded: list[bytes]) -> list[tuple[str, int, float]]:
+    def predict_batch(images: list[ImageInput]) -> list[tuple[str, int, float]]:
+        hands = [image.hand or NO_HAND for image in images]  # None: the whole frame
+        request = hand_request([image.encoded for image in images], hands)
+        raw = {features.IMAGE_KEY: request.pop(IMAGE_INPUT), **request}
         try:
-            pixels = decode_and_resize(tf.constant(encoded), classifier.image_size).numpy()
+            made = hand_inputs({k: tf.constant(v) for k, v in raw.items()}, size)
         except tf.errors.InvalidArgumentError as err:
-            raise InputRejected(err.message) from None
+            raise InputRejected(err.message.splitlines()[0]) from None
+        inputs = {name: made[name].numpy() for name in classifier.input_names}
+        probabilities = classifier.probabilities(inputs)
         answers = []
-        for one in pixels:  # the TFLite signature takes one image at a time
-            probabilities = classifier.probabilities(one[np.newaxis])[0]
-            index = int(np.argmax(probabilities))
+        for row in probabilities:
+            index = int(np.argmax(row))
             if index >= len(labels):
                 raise ConfigError(
                     f"the model has more classes than the {len(labels)} labels given: use the "
                     f"{LABELS_FILE} written with this model"
                 )
-            answers.append((labels[index], index, float(probabilities[index])))
+            answers.append((labels[index], index, float(row[index])))
         return answers
 
-    return classify_files(images, predict_batch)
+    return predict_batch
+
+
+def predict_tflite(
+    model_path: str,
+    images: Sequence[str],
+    labels_path: str | None = None,
+    threads: int = 1,
+    hand_min_confidence: float = DEFAULT_HAND_MIN_CONFIDENCE,
+) -> list[Prediction]:
+    """Run a signpipe TFLite file on image files, MediaPipe and preprocessing as in training."""
+    from signpipe.components.tflite_exporter.tflite_classifier import TFLiteClassifier
+
+    if not os.path.isfile(model_path):
+        raise ConfigError(f"TFLite model {model_path} does not exist")
+    classifier = TFLiteClassifier(model_path, threads=threads)
+    predict_batch = tflite_predictor(classifier, _labels(model_path, labels_path))
+    hands = HandAnalyzer(hand_min_confidence)
+    try:
+        return classify_files(images, predict_batch, hands=hands)
+    finally:
+        hands.close()
 
 
 def saved_model_folder(model_dir: str) -> str:
@@ -146,25 +213,37 @@ def saved_model_folder(model_dir: str) -> str:
 
 
 def predict_saved_model(
-    model_dir: str, images: Sequence[str], batch_size: int = 32
+    model_dir: str,
+    images: Sequence[str],
+    batch_size: int = 32,
+    hand_min_confidence: float = DEFAULT_HAND_MIN_CONFIDENCE,
 ) -> list[Prediction]:
-    """Run the pushed SavedModel's image signature in this process, with no server."""
+    """Run the pushed SavedModel in this process, with no server: serving_hands (MediaPipe
+    here) when it has it, else serving_images."""
     import tensorflow as tf
-
-    from signpipe.serving_client import IMAGE_INPUT, IMAGE_SIGNATURE
 
     folder = saved_model_folder(model_dir)
     signatures = tf.saved_model.load(folder).signatures
-    if IMAGE_SIGNATURE not in signatures:
+    if HANDS_SIGNATURE in signatures:
+        name = HANDS_SIGNATURE
+    elif IMAGE_SIGNATURE in signatures:
+        name = IMAGE_SIGNATURE
+    else:
         raise ConfigError(
-            f"the SavedModel in {folder} has no '{IMAGE_SIGNATURE}' signature "
-            f"(it has {sorted(signatures)}): it was not exported by signpipe's Trainer"
+            f"the SavedModel in {folder} has neither '{HANDS_SIGNATURE}' nor "
+            f"'{IMAGE_SIGNATURE}' (it has {sorted(signatures)}): it was not exported by "
+            "signpipe's Trainer"
         )
-    serve = signatures[IMAGE_SIGNATURE]
+    serve = signatures[name]
 
-    def predict_batch(encoded: list[bytes]) -> list[tuple[str, int, float]]:
+    def predict_batch(batch: list[ImageInput]) -> list[tuple[str, int, float]]:
+        encoded = [image.encoded for image in batch]
+        if name == HANDS_SIGNATURE:
+            inputs = hand_request(encoded, [image.hand for image in batch])
+        else:
+            inputs = {IMAGE_INPUT: np.array(encoded, dtype=object)}
         try:
-            outputs = serve(**{IMAGE_INPUT: tf.constant(encoded)})
+            outputs = serve(**{key: tf.constant(value) for key, value in inputs.items()})
         except tf.errors.InvalidArgumentError as err:
             raise InputRejected(err.message.splitlines()[0]) from None
         return list(
@@ -176,23 +255,33 @@ def predict_saved_model(
             )
         )
 
-    return classify_files(images, predict_batch, batch_size)
+    hands = HandAnalyzer(hand_min_confidence) if name == HANDS_SIGNATURE else None
+    try:
+        return classify_files(images, predict_batch, batch_size, hands)
+    finally:
+        if hands is not None:
+            hands.close()
 
 
 def server_predictor(client: ServingClient) -> BatchPredictor:
-    """A batch predictor that asks TF Serving through `client`."""
+    """A batch predictor that asks TF Serving through `client`, with the hands it was given."""
 
-    def predict_batch(encoded: list[bytes]) -> list[tuple[str, int, float]]:
-        rows = client.predict(encoded)
+    def predict_batch(batch: list[ImageInput]) -> list[tuple[str, int, float]]:
+        given = [image.hand for image in batch]
+        hands = None if None in given else given
+        rows = client.predict([image.encoded for image in batch], hands)
         return [(row["label"], row["class_index"], row["confidence"]) for row in rows]
 
     return predict_batch
 
 
 def predict_server(options: ServingOptions, images: Sequence[str]) -> list[Prediction]:
-    """Ask TF Serving (gRPC or REST) about image files."""
+    """Ask TF Serving (gRPC or REST) about image files; MediaPipe runs here when the served
+    model has serving_hands."""
     with ServingClient(options) as client:
-        return classify_files(images, server_predictor(client), options.batch_size)
+        return classify_files(
+            images, server_predictor(client), options.batch_size, client.hand_analyzer
+        )
 
 
 def as_json(predictions: Sequence[Prediction]) -> str:

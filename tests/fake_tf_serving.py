@@ -1,7 +1,8 @@
 """An in-process stand-in for TF Serving, for tests: a test double of its protocol.
 
-It implements PredictionService.Predict over gRPC (from the tensorflow-serving-api protos)
-and the REST predict and model-status APIs, and serves what `models.config` in a serving
+It implements PredictionService.Predict and GetModelMetadata (signature_def) over gRPC
+(from the tensorflow-serving-api protos) and the REST predict, metadata and model-status
+APIs, and serves what `models.config` in a serving
 root lists: the newest `num_versions` versions of each model, re-read on every request
 as TF Serving's config poller would. Models are the pushed SavedModels, executed here.
 """
@@ -19,12 +20,19 @@ from typing import Any
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from google.protobuf import json_format
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from signpipe.components.serving_pusher import model_directory
 
 _REST_PREDICT = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+))?:predict$")
 _REST_STATUS = re.compile(r"^/v1/models/([^/:]+)$")
+_REST_METADATA = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+))?/metadata$")
 
 
 class ServingFailure(Exception):
@@ -67,6 +75,28 @@ class ModelRepository:
         keep = entry.model_version_policy.latest.num_versions or 1
         return model_directory.versions(self._local(entry.base_path))[-keep:]
 
+    def _resolve(self, name: str, version: int | None) -> int:
+        """The served version a request names (the newest for None), or NOT_FOUND."""
+        served = self.served_versions(name)
+        wanted = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
+        if not served or (version is not None and version not in served):
+            raise ServingFailure(
+                grpc.StatusCode.NOT_FOUND, f"Servable not found for request: {wanted}"
+            )
+        return served[-1] if version is None else version
+
+    def signature_defs(
+        self, name: str, version: int | None
+    ) -> tuple[int, get_model_metadata_pb2.SignatureDefMap]:
+        """The served version's SignatureDefs, as GetModelMetadata returns them."""
+        version = self._resolve(name, version)
+        path = Path(self._local(self._entry(name).base_path)) / str(version) / "saved_model.pb"
+        saved_model = saved_model_pb2.SavedModel.FromString(path.read_bytes())
+        defs = get_model_metadata_pb2.SignatureDefMap()
+        for key, value in saved_model.meta_graphs[0].signature_def.items():
+            defs.signature_def[key].CopyFrom(value)
+        return version, defs
+
     def run(
         self, name: str, version: int | None, signature: str, inputs: dict[str, Any] | list
     ) -> tuple[int, dict[str, np.ndarray]]:
@@ -74,13 +104,7 @@ class ModelRepository:
 
         `inputs` is one array per input name, or REST row-format instances.
         """
-        served = self.served_versions(name)
-        wanted = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
-        if not served or (version is not None and version not in served):
-            raise ServingFailure(
-                grpc.StatusCode.NOT_FOUND, f"Servable not found for request: {wanted}"
-            )
-        version = served[-1] if version is None else version
+        version = self._resolve(name, version)
         signatures = self._model(name, version).signatures
         signature = signature or "serving_default"
         if signature not in signatures:
@@ -89,8 +113,9 @@ class ModelRepository:
                 f'Serving signature name: "{signature}" not found in signature def',
             )
         function = signatures[signature]
+        specs = function.structured_input_signature[1]
         if isinstance(inputs, list):
-            inputs = _columns(inputs, list(function.structured_input_signature[1]))
+            inputs = _columns(inputs, specs)
         try:
             outputs = function(**{key: tf.constant(value) for key, value in inputs.items()})
         except (tf.errors.InvalidArgumentError, TypeError, ValueError) as err:
@@ -141,13 +166,23 @@ class FakeTFServing:
         self, name: str, version: int | None, signature: str, inputs: dict[str, Any] | list
     ) -> tuple[int, dict[str, np.ndarray]]:
         """Count the request, fail it if asked to, else run it."""
+        self._admit()
+        return self.repository.run(name, version, signature, inputs)
+
+    def metadata(
+        self, name: str, version: int | None
+    ) -> tuple[int, get_model_metadata_pb2.SignatureDefMap]:
+        """Count the request, fail it if asked to, else give the version's SignatureDefs."""
+        self._admit()
+        return self.repository.signature_defs(name, version)
+
+    def _admit(self) -> None:
         with self._lock:
             self.requests += 1
             if self._unavailable:
                 self._unavailable -= 1
                 raise ServingFailure(grpc.StatusCode.UNAVAILABLE, "the server is starting")
         time.sleep(self._delay)
-        return self.repository.run(name, version, signature, inputs)
 
     def __enter__(self) -> "FakeTFServing":
         self._grpc.start()
@@ -180,22 +215,52 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
         return response
 
+    def GetModelMetadata(self, request, context):
+        spec = request.model_spec
+        if list(request.metadata_field) != ["signature_def"]:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "Metadata field signature_def is the only one"
+            )
+        version = spec.version.value if spec.HasField("version") else None
+        try:
+            served, defs = self.server.metadata(spec.name, version)
+        except ServingFailure as failure:
+            context.abort(failure.code, str(failure))
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = spec.name
+        response.model_spec.version.value = served
+        response.metadata["signature_def"].Pack(defs)
+        return response
 
-def _columns(instances: list, input_names: list[str]) -> dict[str, np.ndarray]:
-    """REST row format to one array per input; a bare value is the signature's only input."""
-    if instances and isinstance(instances[0], dict):
-        return {key: np.array([row[key] for row in instances]) for key in instances[0]}
-    if len(input_names) != 1:
+
+def _columns(instances: list, specs: dict[str, tf.TensorSpec]) -> dict[str, np.ndarray]:
+    """REST row format to one array per input, of the signature's dtypes (JSON numbers are
+    untyped); a bare value is the signature's only input."""
+    if not (instances and isinstance(instances[0], dict)):
+        if len(specs) != 1:
+            raise ServingFailure(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"instances must be objects naming the inputs {sorted(specs)}",
+            )
+        instances = [{next(iter(specs)): value} for value in instances]
+    unknown = set(instances[0]) - set(specs)
+    if unknown:
         raise ServingFailure(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"instances must be objects naming the inputs {input_names}",
+            grpc.StatusCode.INVALID_ARGUMENT, f"inputs {sorted(unknown)} are not in the signature"
         )
-    return {input_names[0]: np.array(instances, dtype=object)}
+    columns = {}
+    for key in instances[0]:
+        dtype = object if specs[key].dtype == tf.string else specs[key].dtype.as_numpy_dtype
+        columns[key] = np.array([row[key] for row in instances], dtype=dtype)
+    return columns
 
 
 def _decode_instance(value: Any) -> Any:
+    """{"b64": ...} to bytes wherever it is: a bare instance, or a named input of one."""
     if isinstance(value, dict) and set(value) == {"b64"}:
         return base64.b64decode(value["b64"])
+    if isinstance(value, dict):
+        return {key: _decode_instance(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_decode_instance(item) for item in value]
     return value
@@ -226,6 +291,10 @@ def _rest_handler(server: FakeTFServing) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def do_GET(self) -> None:
+            metadata = _REST_METADATA.match(self.path)
+            if metadata:
+                self._metadata(metadata.group(1), metadata.group(2))
+                return
             match = _REST_STATUS.match(self.path)
             versions = server.repository.served_versions(match.group(1)) if match else []
             if not versions:
@@ -233,6 +302,16 @@ def _rest_handler(server: FakeTFServing) -> type[BaseHTTPRequestHandler]:
                 return
             status = [{"version": str(v), "state": "AVAILABLE"} for v in reversed(versions)]
             self._reply(200, {"model_version_status": status})
+
+        def _metadata(self, name: str, version: str | None) -> None:
+            try:
+                served, defs = server.metadata(name, int(version) if version else None)
+            except ServingFailure as failure:
+                self._reply(_HTTP_STATUS.get(failure.code, 500), {"error": str(failure)})
+                return
+            signature_def = json_format.MessageToDict(defs, preserving_proto_field_name=True)
+            spec = {"name": name, "signature_name": "", "version": str(served)}
+            self._reply(200, {"model_spec": spec, "metadata": {"signature_def": signature_def}})
 
         def do_POST(self) -> None:
             match = _REST_PREDICT.match(self.path)

@@ -119,6 +119,27 @@ def test_every_good_image_is_ingested_once(image_tree, first_run):
     assert all(row["height"] == row["width"] == 64 for rows in by_split.values() for row in rows)
 
 
+def test_every_example_records_its_hand_found_or_not(first_run):
+    hand_keys = ("hand_found", "hand_score", "handedness")
+    report = ingestion_report.read_report(latest_artifact(first_run, "Examples").uri)
+    found_per_split = {}
+    for split, rows in _examples_by_split(first_run).items():
+        artifact = standard_artifacts.Examples()
+        artifact.set_mlmd_artifact(latest_artifact(first_run, "Examples"))
+        found = 0
+        for row in iter_examples(artifact, split, hand_keys):
+            if row["hand_found"]:
+                found += 1
+                assert row["handedness"] in (b"left", b"right") and row["hand_score"] > 0
+            else:
+                assert row["handedness"] == b"none" and row["hand_score"] == 0
+        found_per_split[split] = found
+        assert len(rows) >= found
+    assert found_per_split == report["hands_found"]
+    assert 0 < report["totals"]["hands_found"] < report["totals"]["examples"]
+    assert data_summary(first_run).hands.endswith(")")
+
+
 def test_bad_files_are_quarantined_with_their_reason(image_tree, first_run):
     _, reasons, _ = image_tree
     report = ingestion_report.read_report(latest_artifact(first_run, "Examples").uri)

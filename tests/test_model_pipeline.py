@@ -24,7 +24,7 @@ from signpipe.pipeline.run_results import (
     data_summary,
     model_summary,
 )
-from signpipe.predict import predict_tflite
+from signpipe.predict import predict_saved_model, predict_tflite
 from tests.pipeline_steps import DATA_STEPS, MODEL_STEPS
 from tests.small_runs import (
     LETTERS,
@@ -133,12 +133,13 @@ def test_blessed_tflite_variants_are_pushed_beside_the_saved_model(blessed_run, 
     predictions = predict_tflite(str(folder / "int8.tflite"), [*files, str(folder / "labels.txt")])
     assert all(p.label in LETTERS and 0 < p.confidence <= 1 for p in predictions[:-1])
     assert predictions[-1].error and predictions[-1].label is None
-    # labels.txt maps indices as the SavedModel does: the float file names the same labels.
-    served = tf.saved_model.load(model_summary(blessed_run).pushed_path).signatures[
-        "serving_images"
-    ](image_bytes=tf.constant([Path(f).read_bytes() for f in files]))["label"]
-    float_labels = [p.label for p in predict_tflite(str(folder / "float32.tflite"), files)]
-    assert float_labels == [label.decode() for label in served.numpy()]
+    # labels.txt maps indices as the SavedModel does, and both find the hand and crop it the
+    # same way: the float file names the same labels as the SavedModel's serving_hands.
+    served = predict_saved_model(model_summary(blessed_run).pushed_path, files)
+    tflite = predict_tflite(str(folder / "float32.tflite"), files)
+    assert [p.hand_found for p in tflite] == [p.hand_found for p in served]
+    assert any(p.hand_found for p in served)
+    assert [p.label for p in tflite] == [p.label for p in served]
 
 
 def test_training_history_has_both_phases(blessed_run):
@@ -227,10 +228,10 @@ def test_a_variant_that_fails_leaves_the_others_and_nothing_unblessed_is_pushed(
 ):
     real_convert = converters.convert
 
-    def convert(saved_model_dir, variant, representative_images=None):
+    def convert(saved_model_dir, variant, representative=None):
         if variant == "int8":
             raise converters.ConversionError("int8: no integer kernel for op(s) FAKE_OP")
-        return real_convert(saved_model_dir, variant, representative_images)
+        return real_convert(saved_model_dir, variant, representative)
 
     monkeypatch.setattr(converters, "convert", convert)
     output = TFLiteModels()

@@ -6,35 +6,45 @@ against a real TF Serving, start it on a folder with `--model_config_file=/model
 SIGNPIPE_TF_SERVING=GRPC_HOST:PORT,REST_HOST:PORT and SIGNPIPE_TF_SERVING_ROOT=<that folder>.
 """
 
+import base64
 import dataclasses
 import json
 import os
+import re
 import shutil
 import socket
 import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
 from signpipe import cli
+from signpipe.components.image_folder_example_gen.hand_analysis import NO_HAND, HandFacts
 from signpipe.components.serving_pusher import model_directory
 from signpipe.errors import ServingError
+from signpipe.models import features
+from signpipe.models.model import HANDS_SIGNATURE
 from signpipe.predict import (
+    ImageInput,
     classify_encoded,
     predict_saved_model,
     predict_server,
     server_predictor,
 )
-from signpipe.serving_client import ServingClient, ServingOptions
+from signpipe.serving_client import ServingClient, ServingOptions, find_hand
 from tests.conftest import encode_image
 from tests.fake_tf_serving import FakeTFServing
+from tests.hand_images import hand_images
 from tests.small_runs import LETTERS
 
 pytestmark = pytest.mark.slow
 MODEL = "signs_under_test"
+ECHO_MODEL = "hands_echo"
 TRANSPORTS = ("grpc", "rest")
+OUTPUT_ROW = ["label", "class_index", "confidence", "probabilities", "classes", "hand_found"]
 
 
 class _OldModel(tf.Module):
@@ -49,6 +59,29 @@ class _OldModel(tf.Module):
             "confidence": tf.ones([count]),
             "probabilities": tf.ones([count, 1]),
             "classes": tf.fill([count, 1], "old"),
+        }
+
+
+class _HandEcho(tf.Module):
+    """A serving_hands model that answers with what it was sent (label: handedness,
+    class_index: hand_found, confidence: the image's byte count, probabilities: landmarks)."""
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="image_bytes"),
+            tf.TensorSpec([None], tf.int64, name=features.HAND_FOUND_KEY),
+            tf.TensorSpec([None, features.LANDMARK_VALUES], tf.float32, name="hand_landmarks"),
+            tf.TensorSpec([None], tf.string, name=features.HANDEDNESS_KEY),
+        ]
+    )
+    def serve(self, image_bytes, hand_found, hand_landmarks, handedness):
+        count = tf.shape(image_bytes)[0]
+        return {
+            "label": handedness,
+            "class_index": hand_found,
+            "confidence": tf.cast(tf.strings.length(image_bytes), tf.float32),
+            "probabilities": hand_landmarks,
+            "classes": tf.fill([count, features.LANDMARK_VALUES], "landmark"),
         }
 
 
@@ -74,6 +107,16 @@ def _publish(serving_root: Path, pushed_path: str) -> None:
     model_directory.publish(
         str(push_root / "2"),
         lambda staging: model_directory.copy_tree(pushed_path, staging),
+    )
+    echo_root = serving_root / ECHO_MODEL
+    if echo_root.exists():
+        shutil.rmtree(echo_root)
+    echo = _HandEcho()
+    model_directory.publish(
+        str(echo_root / "1"),
+        lambda staging: tf.saved_model.save(
+            echo, staging, signatures={HANDS_SIGNATURE: echo.serve}
+        ),
     )
     model_directory.write_models_config(str(serving_root), "/models", served_versions=2)
 
@@ -119,6 +162,55 @@ def image_files(images) -> list[str]:
     return [str(path) for letter in LETTERS for path in sorted((images / letter).iterdir())[:2]]
 
 
+@pytest.fixture(scope="module")
+def analysed(images) -> list[tuple[str, HandFacts]]:
+    """Three generated images where MediaPipe finds the hand and three where it does not."""
+    return hand_images(images, 3)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_the_client_sends_what_mediapipe_finds_to_serving_hands(served, transport, analysed):
+    images = [Path(path).read_bytes() for path, _ in analysed]
+    options = _options(served, transport, model_name=ECHO_MODEL, batch_size=4)
+    with ServingClient(options) as client:
+        assert client.signature == HANDS_SIGNATURE
+        rows = client.predict(images)
+    assert len(rows) == len(analysed)
+    for row, image, (_, hand) in zip(rows, images, analysed, strict=True):
+        assert row["hand_found"] is hand.found and row["class_index"] == int(hand.found)
+        assert row["label"] == hand.handedness
+        assert row["confidence"] == len(image)  # the bytes arrived whole (base64 over REST)
+        np.testing.assert_allclose(row["probabilities"], hand.landmarks, rtol=1e-6, atol=1e-7)
+
+
+def test_a_rest_consumer_sends_the_four_inputs_as_the_readme_shows(served, analysed):
+    """The JSON another language sends: what README "Serving" documents."""
+    path, hand = next(pair for pair in analysed if pair[1].found)
+    body = {
+        "signature_name": "serving_hands",
+        "instances": [
+            {
+                "image_bytes": {"b64": base64.b64encode(Path(path).read_bytes()).decode()},
+                "hand_found": 1,
+                "hand_landmarks": list(hand.landmarks),
+                "handedness": hand.handedness,
+            }
+        ],
+    }
+    request = urllib.request.Request(
+        f"http://{served.rest}/v1/models/{MODEL}:predict",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        [row] = json.loads(reply.read())["predictions"]
+    with ServingClient(_options(served, "rest")) as client:
+        [expected] = client.predict([Path(path).read_bytes()])
+    assert expected["hand_found"] is True
+    assert row["label"] == expected["label"] and row["label"] in LETTERS
+    assert row["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-6)
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_the_served_model_answers_as_the_saved_model_does_in_process(
     served, transport, image_files
@@ -128,6 +220,9 @@ def test_the_served_model_answers_as_the_saved_model_does_in_process(
     assert [p.image for p in remote] == image_files
     assert [p.label for p in remote] == [p.label for p in local]
     assert {p.label for p in remote} <= set(LETTERS) and not any(p.error for p in remote)
+    # The pushed model has serving_hands: both ran MediaPipe on every image.
+    assert [p.hand_found for p in remote] == [p.hand_found for p in local]
+    assert all(isinstance(p.hand_found, bool) for p in remote)
     for answer, expected in zip(remote, local, strict=True):
         assert answer.class_index == expected.class_index
         assert answer.confidence == pytest.approx(expected.confidence, abs=1e-5)
@@ -137,7 +232,7 @@ def test_the_served_model_answers_as_the_saved_model_does_in_process(
 def test_every_output_of_the_contract_comes_back(served, transport, image_files):
     with ServingClient(_options(served, transport)) as client:
         [row] = client.predict([Path(image_files[0]).read_bytes()])
-    assert sorted(row) == sorted(["label", "class_index", "confidence", "probabilities", "classes"])
+    assert sorted(row) == sorted(OUTPUT_ROW) and isinstance(row["hand_found"], bool)
     assert sorted(row["classes"]) == sorted(LETTERS)
     assert row["classes"][row["class_index"]] == row["label"]
     assert sum(row["probabilities"]) == pytest.approx(1.0, abs=1e-5)
@@ -149,9 +244,11 @@ def test_a_pinned_version_answers_and_an_unserved_one_is_named(served, transport
     files = image_files[:3]
     old = predict_server(_options(served, transport, version=1), files)
     assert [p.label for p in old] == ["old"] * 3
+    assert [p.hand_found for p in old] == [None] * 3  # serving_images only: no hand looked for
     pinned = predict_server(_options(served, transport, version=2), files)
     newest = predict_server(_options(served, transport), files)
     assert [p.label for p in pinned] == [p.label for p in newest] != ["old"] * 3
+    assert [p.hand_found for p in pinned] == [p.hand_found for p in newest] != [None] * 3
     with pytest.raises(ServingError) as error:
         predict_server(_options(served, transport, version=7), files)
     message = str(error.value)
@@ -194,7 +291,7 @@ def test_a_server_that_is_starting_is_retried_with_back_off(served, transport, i
     served.fake.fail_next(2)
     answers = predict_server(_options(served, transport, retries=3), image_files[:2])
     assert all(p.label in LETTERS for p in answers)
-    assert served.fake.requests - before == 3
+    assert served.fake.requests - before == 4  # metadata: 2 failures and an answer; predict
     served.fake.fail_next(5)
     try:
         with pytest.raises(ServingError, match="after 2 attempt"):
@@ -236,10 +333,11 @@ def test_bad_images_in_a_batch_get_their_own_errors_and_the_rest_answers(
     good = Path(image_files[0]).read_bytes()
     fake_png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
     with ServingClient(_options(served, transport)) as client:
-        results = dict(
-            classify_encoded([(0, good), (1, fake_png), (2, good)], server_predictor(client))
-        )
+        hand = find_hand(client.hand_analyzer, good)
+        batch = [ImageInput(good, hand), ImageInput(fake_png, NO_HAND), ImageInput(good, hand)]
+        results = dict(classify_encoded(list(enumerate(batch)), server_predictor(client)))
     assert results[0].label == results[2].label == answers[0].label
+    assert results[0].hand_found is hand.found
     assert results[1].label is None and "the model cannot decode it" in results[1].error
 
 
@@ -251,10 +349,12 @@ def test_predict_command_with_a_server_and_with_a_model_folder(served, image_fil
     rows = json.loads(out.out)
     assert code == 1 and "1 of 2 image(s) could not be classified" in out.err
     assert rows[0]["label"] in LETTERS and "cannot read the file" in rows[1]["error"]
+    assert isinstance(rows[0]["hand_found"], bool) and "hand_found" not in rows[1]
 
     version_folder = Path(served.model_dir)
     assert cli.main(["predict", "--model-dir", str(version_folder.parent), image_files[0]]) == 0
     line = capsys.readouterr().out.strip()
-    assert line.startswith(f"{image_files[0]}: ") and line.endswith("%)")
+    answer = r"\S+ \(\d+\.\d%, (hand found|no hand found: whole frame)\)"
+    assert re.fullmatch(re.escape(f"{image_files[0]}: ") + answer, line), line
     assert cli.main(["predict", "--model-dir", str(version_folder / "variables"), image_files[0]])
     assert "no SavedModel in" in capsys.readouterr().err

@@ -1,13 +1,31 @@
 """The model card pushed with each served version: what it learned from, how good, why shipped."""
 
 import dataclasses
+import os
 from typing import Any
 
 CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "model_card.md"
+# The signatures a consumer calls; a SavedModel has serving_hands only when its training
+# data had hand analysis (data.hand_analysis, the default).
 SIGNATURES = {
-    "serving_default": "examples: serialized tf.Example protos with an `image_raw` bytes feature",
-    "serving_images": "image_bytes: encoded JPEG, PNG, GIF or BMP bytes (base64 over REST)",
+    "serving_default": "examples: serialized tf.Example protos with an `image_raw` bytes "
+    "feature, and `hand_found`, `hand_landmarks`, `handedness` as ExampleGen writes them "
+    "(absent: no hand, the whole frame)",
+    "serving_hands": "image_bytes [N] encoded JPEG, PNG, GIF or BMP bytes (base64 over REST); "
+    "hand_found [N] int64, 1 when MediaPipe Hands found a hand, else 0; hand_landmarks "
+    "[N, 63] float32, its 21 landmarks as x, y, z (x and y in [0, 1] of the image, zeros "
+    "when no hand); handedness [N] string, left, right or none. TF Serving cannot run "
+    "MediaPipe: the client runs Hands 0.10.9 as ingestion did (static images, one hand, "
+    "detection confidence data.hand_min_confidence, 0.5 by default) and sends what it "
+    "found. The model then sees the hand crop it was trained on: prefer this signature",
+    "serving_images": "image_bytes: encoded JPEG, PNG, GIF or BMP bytes (base64 over REST); "
+    "no hand is looked for, so the model sees the whole frame",
+}
+INPUTS = {
+    "image": "the hand crop (the whole frame when no hand is found)",
+    "landmarks": "MediaPipe's 21 hand landmarks (hand shape) and whether a hand was found",
+    "both": "the hand crop and MediaPipe's 21 hand landmarks, fused",
 }
 OUTPUTS = {
     "label": "the predicted class name",
@@ -31,9 +49,16 @@ class ModelCard:
     data: dict[str, Any]  # data_root, span, counts per split and class, quarantined files
     metrics: dict[str, Any]  # eval (accuracy, per-class) and test accuracy
     blessing: dict[str, Any]  # blessed, the baseline it was compared with
-    training: dict[str, Any]  # backbone, weights, image size, epochs, ...
-    signatures: dict[str, str] = dataclasses.field(default_factory=lambda: dict(SIGNATURES))
+    training: dict[str, Any]  # inputs, backbone, weights, image size, epochs, ...
+    # None: the SIGNATURES the model artifact's SavedModel has, read from it
+    signatures: dict[str, str] | None = None
     outputs: dict[str, str] = dataclasses.field(default_factory=lambda: dict(OUTPUTS))
+
+    def __post_init__(self) -> None:
+        if self.signatures is None:
+            from tfx.utils import path_utils
+
+            self.signatures = served_signatures(path_utils.serving_model_path(self.model_artifact))
 
     def as_dict(self) -> dict[str, Any]:
         """The card as JSON-ready data."""
@@ -46,13 +71,18 @@ class ModelCard:
             return "n/a" if value is None else f"{value:.1%}"
 
         training = self.training
+        inputs = training.get("inputs", "image")  # models before hand input were image only
+        backbone = [
+            f"- Backbone: {training.get('backbone')} ({training.get('backbone_weights')} "
+            f"weights), {training.get('image_size')} px input"
+        ]
         lines = [
             f"# Model card: {self.model_name}, version {self.version}",
             "",
             f"- Pushed: {self.pushed_at} (pipeline run `{self.pipeline_run_id or 'n/a'}`)",
             f"- Trained model artifact: `{self.model_artifact}`",
-            f"- Backbone: {training.get('backbone')} ({training.get('backbone_weights')} "
-            f"weights), {training.get('image_size')} px input",
+            f"- Trained on: {inputs}, {INPUTS.get(inputs, 'inputs unknown to this card')}",
+            *(backbone if inputs != "landmarks" else []),
             f"- Blessed: {'yes' if self.blessing.get('blessed') else 'no'}; compared with "
             f"{self.blessing.get('baseline_model') or 'no earlier blessed model (first push)'}",
             "",
@@ -93,3 +123,16 @@ class ModelCard:
         lines += ["", "Outputs:", ""]
         lines += [f"- `{name}`: {text}" for name, text in self.outputs.items()]
         return "\n".join(lines) + "\n"
+
+
+def served_signatures(saved_model_dir: str) -> dict[str, str]:
+    """The SIGNATURES a SavedModel has, read from its saved_model.pb (no graph is loaded)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tfx.dsl.io import fileio
+
+    path = os.path.join(saved_model_dir, "saved_model.pb")
+    saved_model = saved_model_pb2.SavedModel()
+    with fileio.open(path, "rb") as handle:
+        saved_model.ParseFromString(handle.read())
+    names = {name for graph in saved_model.meta_graphs for name in graph.signature_def}
+    return {name: text for name, text in SIGNATURES.items() if name in names}

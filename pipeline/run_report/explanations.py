@@ -18,8 +18,9 @@ IG_STEPS = 16
 def error_analysis(explained: ExplainedModel, predictions: SplitPredictions) -> dict:
     """Label-error candidates, other mistakes and the least confident correct answers.
 
-    Each item has its file path, label, answer and a saliency strip (image, integrated
-    gradients, Grad-CAM) computed on the model the pipeline trained.
+    Each item has its file path, label, answer and a saliency strip (the image the model saw,
+    integrated gradients, Grad-CAM; the image alone for a landmarks-only model) computed on
+    the model the pipeline trained, with the hands ExampleGen found.
     """
     confidence = predictions.probabilities.max(axis=1)
     wrong = np.flatnonzero(predictions.predicted != predictions.labels)
@@ -45,16 +46,22 @@ def _strips(
     explained: ExplainedModel, predictions: SplitPredictions, chosen: np.ndarray
 ) -> dict[int, str]:
     from signpipe.explain import panels_png
-    from signpipe.models import saliency
 
-    images = explained.decode([predictions.encoded[i] for i in chosen])
+    inputs = explained.inputs(
+        [predictions.encoded[i] for i in chosen], [predictions.hands[i] for i in chosen]
+    )
     answers = predictions.predicted[chosen]
-    ig = saliency.integrated_gradients(explained.model, images, answers, IG_STEPS)
-    cam = saliency.grad_cam(explained.model, images, answers)
+    ig, cam = explained.saliency(inputs, answers, IG_STEPS)
     strips = {}
     for row, index in enumerate(chosen):
         answer = predictions.classes[answers[row]]
-        png = panels_png(images[row], ig[row], cam[row], f"read as {answer}", inches=1.6)
+        png = panels_png(
+            inputs["image"][row],
+            None if ig is None else ig[row],
+            None if cam is None else cam[row],
+            f"read as {answer}",
+            inches=1.6,
+        )
         strips[int(index)] = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
     return strips
 
@@ -73,17 +80,21 @@ def _item(predictions: SplitPredictions, index: int, strip: str) -> dict:
 def population_view(
     explained: ExplainedModel, predictions: SplitPredictions, train: standard_artifacts.Examples
 ) -> str:
-    """Eval and training images by the model's penultimate features, projected to 2-D."""
+    """Eval and training images by the model's penultimate features (the image's pooled
+    features, with the landmark embedding of a model that reads the hand), projected to 2-D."""
     from sklearn.manifold import TSNE
 
     from signpipe.models import saliency
     from signpipe.pipeline.eval_predictions import read_split
 
-    train_encoded, train_labels = read_split(train, "train", predictions.classes, TRAIN_POINTS)
+    train_encoded, train_hands, train_labels = read_split(
+        train, "train", predictions.classes, TRAIN_POINTS
+    )
     encoded = list(predictions.encoded) + train_encoded
+    hands = list(predictions.hands) + train_hands
     features, probabilities = [], []
     for start in range(0, len(encoded), 64):
-        batch = explained.decode(encoded[start : start + 64])
+        batch = explained.inputs(encoded[start : start + 64], hands[start : start + 64])
         pooled, scores = saliency.embeddings_and_probabilities(explained.model, batch)
         features.append(pooled)
         probabilities.append(scores)
