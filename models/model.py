@@ -22,6 +22,13 @@ from signpipe.pipeline.configs import TrainingConfig
 HISTORY_FILE = "training_history.json"
 POOLED_FEATURES = "pooled_features"
 HANDS_SIGNATURE = "serving_hands"
+# What serving_hands takes: MediaPipe's findings as ExampleGen records them, per image.
+HANDS_INPUT_SIGNATURE = (
+    tf.TensorSpec([None], tf.string, name="image_bytes"),
+    tf.TensorSpec([None], tf.int64, name=features.HAND_FOUND_KEY),
+    tf.TensorSpec([None, features.LANDMARK_VALUES], tf.float32, name="hand_landmarks"),
+    tf.TensorSpec([None], tf.string, name=features.HANDEDNESS_KEY),
+)
 
 
 def build_classifier(options: TrainingConfig, num_classes: int) -> tf_keras.Model:
@@ -362,14 +369,7 @@ def _signatures(model: tf_keras.Model, tft_output: tft.TFTransformOutput) -> dic
             )
         )
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None], tf.string, name="image_bytes"),
-            tf.TensorSpec([None], tf.int64, name=features.HAND_FOUND_KEY),
-            tf.TensorSpec([None, features.LANDMARK_VALUES], tf.float32, name="hand_landmarks"),
-            tf.TensorSpec([None], tf.string, name=features.HANDEDNESS_KEY),
-        ]
-    )
+    @tf.function(input_signature=HANDS_INPUT_SIGNATURE)
     def serve_hands(image_bytes, hand_found, hand_landmarks, handedness):
         return _predict(_raw(image_bytes, hand_found, hand_landmarks, handedness))
 

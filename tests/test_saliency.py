@@ -17,6 +17,7 @@ from scipy.stats import spearmanr
 
 from signpipe.explain import ExplainedModel, explain_files
 from signpipe.models import features, saliency
+from signpipe.models.model import HANDS_INPUT_SIGNATURE
 from signpipe.models.preprocessing import decode_and_resize, hand_inputs
 from signpipe.predict import predict_saved_model
 from tests.hand_images import hand_images
@@ -205,14 +206,7 @@ def _export(model: tf_keras.Model, folder: str) -> str:
             }
         )
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None], tf.string, name="image_bytes"),
-            tf.TensorSpec([None], tf.int64, name=features.HAND_FOUND_KEY),
-            tf.TensorSpec([None, features.LANDMARK_VALUES], tf.float32, name="hand_landmarks"),
-            tf.TensorSpec([None], tf.string, name=features.HANDEDNESS_KEY),
-        ]
-    )
+    @tf.function(input_signature=HANDS_INPUT_SIGNATURE)
     def serve_hands(image_bytes, hand_found, hand_landmarks, handedness):
         return _outputs(
             {

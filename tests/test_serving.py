@@ -26,7 +26,7 @@ from signpipe.components.image_folder_example_gen.hand_analysis import NO_HAND, 
 from signpipe.components.serving_pusher import model_directory
 from signpipe.errors import ServingError
 from signpipe.models import features
-from signpipe.models.model import HANDS_SIGNATURE
+from signpipe.models.model import HANDS_INPUT_SIGNATURE, HANDS_SIGNATURE
 from signpipe.predict import (
     ImageInput,
     classify_encoded,
@@ -66,14 +66,7 @@ class _HandEcho(tf.Module):
     """A serving_hands model that answers with what it was sent (label: handedness,
     class_index: hand_found, confidence: the image's byte count, probabilities: landmarks)."""
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None], tf.string, name="image_bytes"),
-            tf.TensorSpec([None], tf.int64, name=features.HAND_FOUND_KEY),
-            tf.TensorSpec([None, features.LANDMARK_VALUES], tf.float32, name="hand_landmarks"),
-            tf.TensorSpec([None], tf.string, name=features.HANDEDNESS_KEY),
-        ]
-    )
+    @tf.function(input_signature=HANDS_INPUT_SIGNATURE)
     def serve(self, image_bytes, hand_found, hand_landmarks, handedness):
         count = tf.shape(image_bytes)[0]
         return {
