@@ -10,6 +10,7 @@ hand analysis: the share of images with a hand found and the time ExampleGen too
 """
 
 import argparse
+import contextlib
 import os
 import platform
 import tempfile
@@ -25,6 +26,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_run_arguments(parser)
     parser.add_argument("--modes", default="both,image,landmarks")
+    parser.add_argument(
+        "--home", help="a pipeline home to run in and keep (its cached steps are reused)"
+    )
     args = parser.parse_args()
 
     from signpipe.components.image_folder_example_gen import ingestion_report
@@ -40,7 +44,11 @@ def main() -> None:
 
     overrides = config_overrides(args.set)
     modes: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="signpipe-bench-") as home:
+    with (
+        contextlib.nullcontext(args.home)
+        if args.home
+        else tempfile.TemporaryDirectory(prefix="signpipe-bench-")
+    ) as home:
         for mode in args.modes.split(","):
             config = benchmark_config(
                 home,
