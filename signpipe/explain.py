@@ -20,10 +20,8 @@ from signpipe.errors import ConfigError
 from signpipe.serving_client import (
     DEFAULT_HAND_MIN_CONFIDENCE,
     HANDS_SIGNATURE,
-    IMAGE_INPUT,
     IMAGE_SIGNATURE,
     find_hand,
-    hand_request,
 )
 
 PANEL_INCHES = 3.2
@@ -95,17 +93,12 @@ class ExplainedModel:
         """The transformed inputs (image: the hand crop, or the padded frame without a hand;
         landmarks; hand_found), as the model was trained on them. `hands` as ExampleGen
         recorded them; found here when None."""
-        import tensorflow as tf
-
         from signpipe.models import features
-        from signpipe.models.preprocessing import hand_inputs
+        from signpipe.predict import transformed_inputs
 
         if hands is None or not self.reads_hands:
             hands = self.hands(encoded)
-        request = hand_request(list(encoded), list(hands))
-        raw = {features.IMAGE_KEY: request.pop(IMAGE_INPUT), **request}
-        made = hand_inputs({key: tf.constant(value) for key, value in raw.items()}, self.size)
-        values = {key: value.numpy() for key, value in made.items()}
+        values = transformed_inputs(encoded, hands, self.size)
         if self._image_input not in (None, features.IMAGE_FEATURE):  # models before hand input
             values[self._image_input] = values[features.IMAGE_FEATURE]
         return values

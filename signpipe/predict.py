@@ -140,26 +140,37 @@ def _labels(model_path: str, labels_path: str | None) -> list[str]:
         ) from None
 
 
-def tflite_predictor(classifier, labels: Sequence[str]) -> BatchPredictor:
-    """A batch predictor on a TFLiteClassifier: the model's inputs made as Transform makes
-    them (hand crop, landmark features, found flag) from each image and its hand."""
+def transformed_inputs(
+    encoded: Sequence[bytes], hands: Sequence[HandFacts], size: int
+) -> dict[str, np.ndarray]:
+    """The model's inputs (hand crop, landmark features, found flag) made by Transform's
+    own code from image bytes and their hands."""
     import tensorflow as tf
 
     from signpipe.models import features
     from signpipe.models.preprocessing import hand_inputs
+
+    request = hand_request(list(encoded), list(hands))
+    raw = {features.IMAGE_KEY: request.pop(IMAGE_INPUT), **request}
+    made = hand_inputs({key: tf.constant(value) for key, value in raw.items()}, size)
+    return {key: value.numpy() for key, value in made.items()}
+
+
+def tflite_predictor(classifier, labels: Sequence[str]) -> BatchPredictor:
+    """A batch predictor on a TFLiteClassifier: the model's inputs made as Transform makes
+    them (hand crop, landmark features, found flag) from each image and its hand."""
+    import tensorflow as tf
 
     # A landmarks-only model has no image input; the crop hand_inputs makes is then unused.
     size = classifier.image_size or 1
 
     def predict_batch(images: list[ImageInput]) -> list[tuple[str, int, float]]:
         hands = [image.hand or NO_HAND for image in images]  # None: the whole frame
-        request = hand_request([image.encoded for image in images], hands)
-        raw = {features.IMAGE_KEY: request.pop(IMAGE_INPUT), **request}
         try:
-            made = hand_inputs({k: tf.constant(v) for k, v in raw.items()}, size)
+            made = transformed_inputs([image.encoded for image in images], hands, size)
         except tf.errors.InvalidArgumentError as err:
             raise InputRejected(err.message.splitlines()[0]) from None
-        inputs = {name: made[name].numpy() for name in classifier.input_names}
+        inputs = {name: made[name] for name in classifier.input_names}
         probabilities = classifier.probabilities(inputs)
         answers = []
         for row in probabilities:
