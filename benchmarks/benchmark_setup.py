@@ -66,7 +66,7 @@ def run_through_transform(config, materialize: bool = False) -> float:
             metadata_connection_config=metadata.sqlite_metadata_connection_config(
                 config.metadata_path
             ),
-            beam_pipeline_args=config.beam_pipeline_args(),
+            beam_pipeline_args=list(config.beam_args),
         )
     )
     return time.perf_counter() - started

@@ -151,6 +151,9 @@ class PipelineConfig:
     tflite: TFLiteConfig = dataclasses.field(default_factory=TFLiteConfig)
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
     enable_cache: bool = True
+    # Empty: Beam's DirectRunner in this process (in_memory), measured fastest on two cores
+    # (benchmarks/beam_workers.py). Any argument, even that default spelled out, makes every
+    # TFX Beam executor build a TFX sdist for remote workers first (3 s a step, wasted here).
     beam_args: list[str] = dataclasses.field(default_factory=list)
 
     @property
@@ -177,14 +180,6 @@ class PipelineConfig:
     def uses_demo_data(self) -> bool:
         """Whether the run ingests the generated demo data."""
         return not self.data.data_root
-
-    def beam_pipeline_args(self) -> list[str]:
-        """Beam args for every Beam component; by default the DirectRunner in this process.
-
-        Measured on two cores (benchmarks/), multi-processing was slower: every Beam step
-        starts workers that each import TensorFlow. It is one --beam-arg away.
-        """
-        return list(self.beam_args) or ["--direct_running_mode=in_memory"]
 
     def validate(self) -> "PipelineConfig":
         """Check values that would otherwise fail deep inside TFX; return self.

@@ -292,5 +292,5 @@ def create_pipeline(
         metadata_connection_config=None
         if cluster
         else metadata.sqlite_metadata_connection_config(config.metadata_path),
-        beam_pipeline_args=config.beam_pipeline_args(),
+        beam_pipeline_args=list(config.beam_args),
     )

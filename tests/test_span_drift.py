@@ -86,7 +86,6 @@ def _validate(home: Path, root: Path, **overrides):
         **{
             "home": str(home),
             "data.data_root": str(root / "span-{SPAN}"),
-            "beam_args": ["--direct_running_mode=in_memory"],
             "validation.min_images_per_class": 1,  # a few images a class: drift is tested
             **overrides,
         },
