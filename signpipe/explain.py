@@ -55,14 +55,16 @@ class ExplainedModel:
 
     def __init__(self, model_dir: str, hand_min_confidence: float = DEFAULT_HAND_MIN_CONFIDENCE):
         """Load the SavedModel and its classifier; MediaPipe starts on first use."""
-        import tensorflow as tf
+        from tensorflow.python.saved_model import loader_impl
 
         from signpipe.models import saliency
         from signpipe.models.model import load_classifier
         from signpipe.predict import saved_model_folder
 
         folder = saved_model_folder(model_dir)
-        signatures = tf.saved_model.load(folder).signatures
+        # The names alone, from saved_model.pb: loading the SavedModel costs seconds, and
+        # its serving function is needed only for class names (classes()).
+        signatures = loader_impl.parse_saved_model(folder).meta_graphs[0].signature_def
         if IMAGE_SIGNATURE not in signatures:
             raise ConfigError(f"the SavedModel in {folder} was not exported by signpipe's Trainer")
         self.folder = folder
@@ -76,7 +78,6 @@ class ExplainedModel:
         self.reads_hands = HANDS_SIGNATURE in signatures
         self._confidence = hand_min_confidence
         self._analyzer = None
-        self._serve = signatures[IMAGE_SIGNATURE]
         self._classes: list[str] | None = None
 
     def hands(self, encoded: Sequence[bytes]) -> list[HandFacts]:
@@ -127,7 +128,8 @@ class ExplainedModel:
         import tensorflow as tf
 
         if self._classes is None:
-            outputs = self._serve(image_bytes=tf.constant([encoded]))
+            serve = tf.saved_model.load(self.folder).signatures[IMAGE_SIGNATURE]
+            outputs = serve(image_bytes=tf.constant([encoded]))
             self._classes = [label.decode() for label in outputs["classes"].numpy()[0]]
         return self._classes
 

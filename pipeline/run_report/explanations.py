@@ -92,10 +92,11 @@ def population_view(
     )
     encoded = list(predictions.encoded) + train_encoded
     hands = list(predictions.hands) + train_hands
+    embedder = saliency.Embedder(explained.model)
     features, probabilities = [], []
     for start in range(0, len(encoded), 64):
         batch = explained.inputs(encoded[start : start + 64], hands[start : start + 64])
-        pooled, scores = saliency.embeddings_and_probabilities(explained.model, batch)
+        pooled, scores = embedder(batch)
         features.append(pooled)
         probabilities.append(scores)
     features = np.concatenate(features)
