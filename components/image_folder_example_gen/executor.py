@@ -11,7 +11,6 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 import tensorflow as tf
-from apache_beam.io.filesystems import FileSystems
 from tfx.components.example_gen import write_split
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
@@ -22,13 +21,16 @@ from tfx.utils import proto_utils
 
 from signpipe.components.image_folder_example_gen import (
     folder_layout,
-    hand_analysis,
-    image_facts,
     ingestion_report,
     split_assignment,
     split_plan,
 )
 from signpipe.components.image_folder_example_gen.driver import resolve_unresolved_span
+from signpipe.components.image_folder_example_gen.read_images import (
+    QUARANTINE,
+    Image,
+    ReadImages,
+)
 from signpipe.errors import DataRootError
 from signpipe.models import features, preprocessing
 from signpipe.pipeline import progress
@@ -42,19 +44,6 @@ TRAIN_EVAL_BY_GROUP_KEY = "train_eval_by_group"
 FOLDS_KEY = "folds"
 HAND_ANALYSIS_KEY = "hand_analysis"
 HAND_MIN_CONFIDENCE_KEY = "hand_min_confidence"
-
-_QUARANTINE = "quarantine"
-_METRICS_NAMESPACE = "image_folder_example_gen"
-
-
-@dataclasses.dataclass(frozen=True)
-class _Image:
-    """One usable image on its way through the pipeline."""
-
-    path: str
-    label: str
-    group: str
-    facts: image_facts.ImageFacts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,53 +66,7 @@ class _Options:
         return bool(self.group_regex) or self.group_folder_level is not None
 
 
-class _ReadImage(beam.DoFn):
-    """Reads and checks one file; bad files go to the quarantine output with the reason."""
-
-    def __init__(self, options: _Options):
-        self._options = options
-        self._regex = None
-        self._good = beam.metrics.Metrics.counter(_METRICS_NAMESPACE, "images_read")
-        self._bad = beam.metrics.Metrics.counter(_METRICS_NAMESPACE, "files_quarantined")
-
-    def setup(self):
-        self._read = 0
-        if self._options.group_regex:
-            self._regex = re.compile(self._options.group_regex)
-        self._hands = None
-        if self._options.hand_min_confidence is not None:
-            self._hands = hand_analysis.HandAnalyzer(self._options.hand_min_confidence)
-
-    def teardown(self):
-        if self._hands is not None:
-            self._hands.close()
-
-    def process(self, path: str):
-        relative = folder_layout.relative_path(self._options.root, path)
-        try:
-            group = split_assignment.group_key(
-                relative, self._regex, self._options.group_folder_level
-            )
-            image_facts.check_extension(path)
-            with FileSystems.open(path, compression_type="uncompressed") as handle:
-                content = handle.read()
-            facts = image_facts.read_image_facts(path, content, self._hands)
-        except IsADirectoryError:
-            reason = "a folder where images were expected: set group_folder_level to read it"
-        except (ValueError, OSError) as err:
-            reason = str(err) if isinstance(err, ValueError) else f"unreadable: {err}"
-        else:
-            self._good.inc()
-            self._read += 1
-            if self._read % 100 == 0:  # in this process only with the in-memory DirectRunner
-                progress.report("ImageFolderExampleGen", f"{self._read} images read")
-            yield facts.content_hash, _Image(path, folder_layout.label_of(relative), group, facts)
-            return
-        self._bad.inc()
-        yield beam.pvalue.TaggedOutput(_QUARANTINE, {"path": path, "reason": reason})
-
-
-def _keep_one_copy(item: tuple[str, Iterable[_Image]]):
+def _keep_one_copy(item: tuple[str, Iterable[Image]]):
     """Keep the first of identical files; identical files under two labels are all left out."""
     content_hash, copies = item
     copies = sorted(copies, key=lambda image: image.path)
@@ -134,7 +77,7 @@ def _keep_one_copy(item: tuple[str, Iterable[_Image]]):
                 f"same content in classes {labels}: the label is ambiguous; "
                 "keep the file in one class folder only"
             )
-            yield beam.pvalue.TaggedOutput(_QUARANTINE, {"path": image.path, "reason": reason})
+            yield beam.pvalue.TaggedOutput(QUARANTINE, {"path": image.path, "reason": reason})
         return
     if len(copies) > 1:
         dropped = [image.path for image in copies[1:]]
@@ -142,7 +85,7 @@ def _keep_one_copy(item: tuple[str, Iterable[_Image]]):
     yield content_hash, copies[0]
 
 
-def _to_example(image: _Image, with_group: bool, with_hand: bool) -> tf.train.Example:
+def _to_example(image: Image, with_group: bool, with_hand: bool) -> tf.train.Example:
     """Build the tf.Example for one image."""
     facts = image.facts
 
@@ -393,14 +336,22 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     list_files, folder_layout.file_depth(options.group_folder_level) - 1
                 )
                 | "Spread" >> beam.Reshuffle()
+                | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=64)
                 | "ReadImages"
-                >> beam.ParDo(_ReadImage(options)).with_outputs(_QUARANTINE, main="ok")
+                >> beam.ParDo(
+                    ReadImages(
+                        root,
+                        options.group_regex,
+                        options.group_folder_level,
+                        options.hand_min_confidence,
+                    )
+                ).with_outputs(QUARANTINE, main="ok")
             )
             unique = (
                 read.ok
                 | "ByContent" >> beam.GroupByKey()
                 | "KeepOneCopy"
-                >> beam.FlatMap(_keep_one_copy).with_outputs(_QUARANTINE, "duplicates", main="ok")
+                >> beam.FlatMap(_keep_one_copy).with_outputs(QUARANTINE, "duplicates", main="ok")
             )
             assigned, plan = unique.ok | "AssignSplits" >> _AssignSplits(options)  # pylint: disable=no-value-for-parameter
             with_group = options.grouped
@@ -419,8 +370,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     )
                 )
             quarantined = (
-                read[_QUARANTINE],
-                unique[_QUARANTINE],
+                read[QUARANTINE],
+                unique[QUARANTINE],
             ) | "AllQuarantined" >> beam.Flatten()
             counts = (
                 assigned

@@ -1,0 +1,106 @@
+"""The Beam step that reads, checks and hand-analyses image files, a thread per core."""
+
+import dataclasses
+import os
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from signpipe.components.image_folder_example_gen import (
+    folder_layout,
+    hand_analysis,
+    image_facts,
+    split_assignment,
+)
+from signpipe.pipeline import progress
+
+QUARANTINE = "quarantine"
+_METRICS_NAMESPACE = "image_folder_example_gen"
+
+
+@dataclasses.dataclass(frozen=True)
+class Image:
+    """One usable image on its way through the pipeline."""
+
+    path: str
+    label: str
+    group: str
+    facts: image_facts.ImageFacts
+
+
+class ReadImages(beam.DoFn):
+    """Reads and checks batches of files; bad files go to the quarantine output with the reason.
+
+    The files of a batch are read on a thread per core, each thread with its own MediaPipe
+    graph: MediaPipe and Pillow's decoders release the GIL, so hand analysis (60-80 ms an
+    image) runs about twice as fast on two cores as in one thread, with the same results.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        group_regex: str | None,
+        group_folder_level: int | None,
+        hand_min_confidence: float | None,
+    ):
+        self._root = root
+        self._group_regex = group_regex
+        self._group_folder_level = group_folder_level
+        self._hand_min_confidence = hand_min_confidence  # None: no hand analysis
+        self._good = beam.metrics.Metrics.counter(_METRICS_NAMESPACE, "images_read")
+        self._bad = beam.metrics.Metrics.counter(_METRICS_NAMESPACE, "files_quarantined")
+
+    def setup(self):
+        self._read = 0
+        self._regex = re.compile(self._group_regex) if self._group_regex else None
+        self._local = threading.local()
+        self._analyzers: list[hand_analysis.HandAnalyzer] = []
+        self._analyzers_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+
+    def teardown(self):
+        self._pool.shutdown()
+        for analyzer in self._analyzers:
+            analyzer.close()
+
+    def process(self, paths: list[str]):
+        for path, (image, reason) in zip(paths, self._pool.map(self._read_one, paths), strict=True):
+            if image is None:
+                self._bad.inc()
+                yield beam.pvalue.TaggedOutput(QUARANTINE, {"path": path, "reason": reason})
+                continue
+            self._good.inc()
+            self._read += 1
+            if self._read % 100 == 0:  # in this process only with the in-memory DirectRunner
+                progress.report("ImageFolderExampleGen", f"{self._read} images read")
+            yield image.facts.content_hash, image
+
+    def _hands(self) -> hand_analysis.HandAnalyzer | None:
+        """This thread's MediaPipe graph (one graph is not safe to share between threads)."""
+        if self._hand_min_confidence is None:
+            return None
+        analyzer = getattr(self._local, "analyzer", None)
+        if analyzer is None:
+            analyzer = hand_analysis.HandAnalyzer(self._hand_min_confidence)
+            self._local.analyzer = analyzer
+            with self._analyzers_lock:
+                self._analyzers.append(analyzer)
+        return analyzer
+
+    def _read_one(self, path: str) -> tuple[Image | None, str]:
+        """(the image, "") or (None, why the file is quarantined)."""
+        relative = folder_layout.relative_path(self._root, path)
+        try:
+            group = split_assignment.group_key(relative, self._regex, self._group_folder_level)
+            image_facts.check_extension(path)
+            with FileSystems.open(path, compression_type="uncompressed") as handle:
+                content = handle.read()
+            facts = image_facts.read_image_facts(path, content, self._hands())
+        except IsADirectoryError:
+            return None, "a folder where images were expected: set group_folder_level to read it"
+        except (ValueError, OSError) as err:
+            return None, str(err) if isinstance(err, ValueError) else f"unreadable: {err}"
+        return Image(path, folder_layout.label_of(relative), group, facts), ""
