@@ -162,13 +162,23 @@ def quantization_aware_model(
     `calibration` holds every model input by name ([N, ...] arrays, as Transform makes them).
     """
     skip_autograph_in_keras_libraries()  # before the quantized model is first traced
-    for layer in model.layers:
-        # QuantizeWrapper makes wrapped kernels trainable whatever the flag; BatchNorm must stay
-        # frozen (inference mode), as in the Trainer, or small batches wreck its statistics.
-        layer.trainable = not isinstance(layer, tf_keras.layers.BatchNormalization)
+    # The weights the Trainer's last phase trained (the head and the top of the backbone)
+    # adapt to quantization; those it kept frozen stay as they are, so the backward pass
+    # stops where the Trainer's did. BatchNorm stays frozen (inference mode), as in the
+    # Trainer, or small batches wreck its statistics.
+    frozen = {
+        layer.name
+        for layer in model.layers
+        if layer.weights
+        and (not layer.trainable or isinstance(layer, tf_keras.layers.BatchNormalization))
+    }
     annotated = tf_keras.models.clone_model(model, clone_function=_annotate)
     with _quantize.quantize_scope({"OutputQuantizeConfig": OutputQuantizeConfig}):
         aware = _quantize.quantize_apply(annotated)
+    for layer in aware.layers:
+        # QuantizeWrapper makes the wrapped layer's weights its own, trainable by default.
+        inner = getattr(layer, "layer", layer)
+        layer.trainable = inner.name not in frozen
     _seed_ranges(aware, model, calibration)
     # Weight ranges are set by the first training-mode pass; until then they are [-6, 6].
     aware(_rows(calibration, 0, 8), training=True)
