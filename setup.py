@@ -36,6 +36,9 @@ setup(
         "tfx==1.16.0",
         "tf-keras==2.16.0",
         "apache-beam[gcp]==2.60.0",
+        "tensorflow-model-optimization==0.8.1",  # the QAT TFLite variant
+        "mediapipe==0.10.9",  # hand analysis at ingestion (the default)
+        "scikit-learn==1.5.1",  # the run report's population view
         "pillow",
         "jinja2",
         "matplotlib",
