@@ -27,7 +27,6 @@ from tests.conftest import encode_image
 
 pytestmark = pytest.mark.slow
 
-IN_MEMORY = ["--direct_running_mode=in_memory"]
 GROUPS = r"^(signer\d+)_"
 SPEC = SyntheticDataSpec(
     images_per_class=9, signers=3, image_size=64, formats=("jpeg", "png", "bmp", "webp")
@@ -41,7 +40,6 @@ def _run(home: Path, root: Path, **overrides):
     values = {
         "home": str(home),
         "data.data_root": str(root),
-        "beam_args": IN_MEMORY,
         "validation.min_images_per_class": 1,
     }
     values.update(overrides)
