@@ -54,7 +54,6 @@ def main() -> None:
                 home,
                 args.data_root,
                 args.group_regex,
-                beam_args=["--direct_running_mode=in_memory"],
                 # TFLite files are measured for the default model only: the others are
                 # compared on accuracy.
                 **{
