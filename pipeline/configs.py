@@ -138,6 +138,16 @@ class ServingConfig:
 
 
 @dataclasses.dataclass
+class KubeflowConfig:
+    """Compiled runs on open-source KFP: where their baseline step reads the pipeline's history."""
+
+    # ML Metadata's gRPC service. Empty: KFP's METADATA_GRPC_SERVICE_HOST/PORT (its
+    # metadata-grpc-configmap), and with neither, the newest model in the serving root.
+    metadata_host: str = ""
+    metadata_port: int = 8080
+
+
+@dataclasses.dataclass
 class PipelineConfig:
     """Everything a run needs; the CLI, the runners and the tests build pipelines from it."""
 
@@ -150,6 +160,7 @@ class PipelineConfig:
     evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
     tflite: TFLiteConfig = dataclasses.field(default_factory=TFLiteConfig)
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
+    kubeflow: KubeflowConfig = dataclasses.field(default_factory=KubeflowConfig)
     enable_cache: bool = True
     # Empty: Beam's DirectRunner in this process (in_memory), measured fastest on two cores
     # (benchmarks/beam_workers.py). Any argument, even that default spelled out, makes every

@@ -67,19 +67,19 @@ def compile_pipeline(
     submitted to open-source KFP without values uses the configured ones.
 
     The `kubeflow` target is for open-source KFP, whose v2 backend rejects TFX's resolver
-    executor and never runs ExampleGen's pre-cache driver: it has no baseline model, and
-    ingestion is never served from the cache (its key would not see changed files).
-    `vertex` keeps both.
+    executor and never runs ExampleGen's pre-cache driver: the baseline comes from the
+    LatestBlessedModel container step, and neither it nor ingestion is ever served from the
+    cache. `vertex` keeps TFX's resolver and driver.
     """
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-    from signpipe.pipeline.pipeline import ClusterBuild, create_pipeline
+    from signpipe.pipeline.pipeline import BASELINE_STEP, ClusterBuild, create_pipeline
 
     if not image:
         raise ConfigError("compiling for Kubeflow needs --image, the signpipe image to run")
     if target not in TARGETS:
         raise ConfigError(f"--target '{target}' is unknown; use one of {TARGETS}")
-    cluster = ClusterBuild(pipeline_root, baseline=target == VERTEX)
+    cluster = ClusterBuild(pipeline_root, baseline_step=target == KUBEFLOW)
     pipeline = create_pipeline(kubeflow_config(config, pipeline_root), cluster=cluster)
     defaults = runtime_defaults(pipeline)
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
@@ -95,8 +95,11 @@ def compile_pipeline(
     for name, default in defaults.items():
         parameters[name].update(defaultValue=default, isOptional=True)
     if target == KUBEFLOW:
-        ingestion = job["pipelineSpec"]["root"]["dag"]["tasks"][INGESTION_TASK]
-        ingestion["cachingOptions"] = {"enableCache": False}
+        # Both read what changed since the last run (files, the pipeline's history), which
+        # KFP's cache key, made of the task's inputs, cannot see.
+        tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
+        for task in {INGESTION_TASK, BASELINE_STEP} & set(tasks):  # folds have no baseline
+            tasks[task]["cachingOptions"] = {"enableCache": False}
     folder = os.path.dirname(os.path.abspath(output))
     os.makedirs(folder, exist_ok=True)
     with open(output, "w", encoding="utf-8") as out:

@@ -16,6 +16,7 @@ from signpipe.components.data_validation_report.component import DataValidationR
 from signpipe.components.image_folder_example_gen import folder_layout
 from signpipe.components.image_folder_example_gen.component import ImageFolderExampleGen
 from signpipe.components.image_folder_example_gen.split_plan import TRAIN, fold_split_names
+from signpipe.components.latest_blessed_model.component import LatestBlessedModel
 from signpipe.components.run_parameters.component import GatedEvaluator, ParameterizedTrainer
 from signpipe.components.serving_pusher.component import ServingPusher
 from signpipe.components.span_drift.component import SpanDriftValidator
@@ -33,6 +34,7 @@ MODELS_DIR = os.path.dirname(models.__file__)
 # packaging module files from this machine into the pipeline root.
 PREPROCESSING_FN = "signpipe.models.preprocessing.preprocessing_fn"
 RUN_FN = "signpipe.models.model.run_fn"
+BASELINE_STEP = "LatestBlessedModel"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,9 +164,10 @@ class ClusterBuild:
     """A build for a Kubeflow V2 orchestrator instead of the local runner."""
 
     pipeline_root: str
-    # The latest-blessed-model resolver: Vertex AI runs it; open-source KFP's v2 backend
-    # rejects any executor but a container or an importer, so its build has no baseline.
-    baseline: bool = True
+    # The baseline: TFX's latest-blessed-model resolver, which Vertex AI runs; open-source
+    # KFP's v2 back-end rejects any executor but a container or an importer, so its build
+    # finds the baseline with the LatestBlessedModel container step instead.
+    baseline_step: bool = False
 
 
 def model_components(
@@ -211,14 +214,20 @@ def model_components(
         **module,
     ).with_id("Trainer")
     components = [transform, trainer]
-    baseline = None
-    if cluster is None or cluster.baseline:
+    if cluster and cluster.baseline_step:
+        baseline = LatestBlessedModel(
+            pipeline_name=config.pipeline_name,
+            push_root=os.path.join(config.serving_root, config.serving.model_name),
+            metadata_host=config.kubeflow.metadata_host,
+            metadata_port=config.kubeflow.metadata_port,
+        ).with_id(BASELINE_STEP)
+    else:
         baseline = baseline_resolver(trainer.outputs["model"], exclude_candidate=not kubeflow)
-        components.append(baseline)
+    components.append(baseline)
     evaluator = GatedEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"] if baseline else None,
+        baseline_model=baseline.outputs["model"],
         eval_config=eval_config(config.evaluation),
         example_splits=["eval"],
         accuracy_floor=parameters.accuracy_floor,
@@ -241,6 +250,7 @@ def model_components(
         transform_graph=transform.outputs["transform_graph"],
         evaluation=evaluator.outputs["evaluation"],
         test_evaluation=test_evaluator.outputs["evaluation"] if test_evaluator else None,
+        baseline_model=baseline.outputs["model"],
         serving_root=config.serving_root,
         model_name=serving.model_name,
         keep_versions=serving.keep_versions,

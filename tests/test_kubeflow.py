@@ -79,14 +79,18 @@ def test_every_component_of_the_local_pipeline_is_a_task(config, job, vertex_job
         f"{resolver}-model-resolver",
         f"{resolver}-model-blessing-resolver",
     }
-    # Open-source KFP rejects every executor but a container or an importer: no resolver.
-    assert set(_tasks(job)) == local - {resolver}
+    # Open-source KFP rejects every executor but a container or an importer: a container
+    # step finds the baseline instead of the resolver.
+    assert set(_tasks(job)) == (local - {resolver}) | {"LatestBlessedModel"}
     assert all(set(executor) == {"container"} for executor in _executors(job).values())
+    evaluator = _tasks(job)["Evaluator"]["inputs"]["artifacts"]["baseline_model"]
+    assert evaluator["taskOutputArtifact"]["producerTask"] == "LatestBlessedModel"
     assert {"Trainer", "Evaluator", "TestEvaluator", "Pusher", "TFLiteExporter"} <= set(_tasks(job))
 
 
-def test_ingestion_is_never_cached_where_its_fingerprint_driver_does_not_run(job, vertex_job):
+def test_ingestion_and_baseline_are_never_cached_where_no_driver_sees_changes(job, vertex_job):
     assert _tasks(job)["ImageFolderExampleGen"]["cachingOptions"] == {"enableCache": False}
+    assert _tasks(job)["LatestBlessedModel"]["cachingOptions"] == {"enableCache": False}
     assert _tasks(job)["Trainer"]["cachingOptions"] == {"enableCache": True}
     assert _tasks(vertex_job)["ImageFolderExampleGen"]["cachingOptions"] == {"enableCache": True}
 
@@ -120,6 +124,22 @@ def test_every_step_runs_the_image_with_entry_points_it_has(vertex_job):
     importlib.import_module(CONTAINER_COMMAND[-1])
     driver = _executors(vertex_job)["ImageFolderExampleGen_executor"]["container"]["lifecycle"]
     importlib.import_module(driver["preCacheCheck"]["command"][-1])  # TFX's span/fingerprint driver
+
+
+def test_custom_artifact_types_import_by_the_names_compiled_steps_use(job):
+    from tfx.utils import import_utils
+
+    schemas = {
+        spec["artifactType"]["instanceSchema"]
+        for component in job["pipelineSpec"]["components"].values()
+        for side in ("inputDefinitions", "outputDefinitions")
+        for spec in component.get(side, {}).get("artifacts", {}).values()
+    }
+    titles = {yaml.safe_load(schema)["title"] for schema in schemas}
+    custom = {title for title in titles if not title.startswith("tfx.")}
+    assert custom == {"signpipe.DataReport", "signpipe.TFLiteModels"}
+    for title in custom:  # TFX's V2 entry point imports a custom type by its title
+        assert title == import_utils.import_class_by_path(title).TYPE_NAME
 
 
 def test_user_code_is_named_from_the_installed_package_not_a_local_file(job):

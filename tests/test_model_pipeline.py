@@ -96,7 +96,7 @@ def test_the_push_has_a_model_card_and_a_models_config(blessed_run):
     assert card["metrics"]["eval_accuracy"] == model_summary(blessed_run).eval_accuracy
     assert card["metrics"]["test_accuracy"] == model_summary(blessed_run).test_accuracy
     assert set(card["metrics"]["per_class"]) == set(LETTERS)
-    assert card["blessing"] == {"blessed": True, "baseline_model": None}
+    assert card["blessing"] == {"blessed": True, "baseline_model": None, "baseline_found_in": None}
     assert card["training"]["backbone"] == "efficientnet_lite0"
     assert "Test accuracy" in (pushed / "model_card.md").read_text()
 

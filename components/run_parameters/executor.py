@@ -9,6 +9,7 @@ from tfx.components.trainer import executor as trainer_executor
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
+from signpipe.components.latest_blessed_model.executor import has_baseline
 from signpipe.errors import ConfigError
 from signpipe.pipeline.evaluation import with_accuracy_floor
 
@@ -62,9 +63,23 @@ class TrainerExecutor(trainer_executor.GenericExecutor):
         super().Do(input_dict, output_dict, trainer_properties(exec_properties))
 
 
+def without_missing_baseline(input_dict: dict[str, list]) -> dict[str, list]:
+    """The inputs, less a baseline the LatestBlessedModel step marked as not found."""
+    key = standard_component_specs.BASELINE_MODEL_KEY
+    baseline = input_dict.get(key)
+    if baseline and not all(has_baseline(model) for model in baseline):
+        return {name: value for name, value in input_dict.items() if name != key}
+    return input_dict
+
+
 class EvaluatorExecutor(evaluator_executor.Executor):
-    """TFX's Evaluator executor; `accuracy_floor` overrides the configured floor."""
+    """TFX's Evaluator executor; `accuracy_floor` overrides the configured floor, and a
+    first run's 'not found' baseline counts as none."""
 
     def Do(self, input_dict, output_dict, exec_properties: dict[str, Any]) -> None:
-        """Evaluate against the run's floor."""
-        super().Do(input_dict, output_dict, evaluator_properties(exec_properties))
+        """Evaluate against the run's floor and the baseline, if there is one."""
+        super().Do(
+            without_missing_baseline(input_dict),
+            output_dict,
+            evaluator_properties(exec_properties),
+        )

@@ -24,6 +24,8 @@ class ServingPusherSpec(ComponentSpec):
         "transform_graph": ChannelParameter(type=standard_artifacts.TransformGraph),
         "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
         "test_evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation, optional=True),
+        # The Evaluator's baseline, for the card to say where it was found.
+        "baseline_model": ChannelParameter(type=standard_artifacts.Model, optional=True),
     }
     OUTPUTS = {"pushed_model": ChannelParameter(type=standard_artifacts.PushedModel)}
 
@@ -49,6 +51,7 @@ class ServingPusher(base_component.BaseComponent):
         serving_root: str,
         model_name: str,
         test_evaluation: Channel | None = None,
+        baseline_model: Channel | None = None,
         keep_versions: int = 0,
         served_versions: int = 2,
         config_base_path: str = "/models",
@@ -62,6 +65,7 @@ class ServingPusher(base_component.BaseComponent):
                 transform_graph=transform_graph,
                 evaluation=evaluation,
                 test_evaluation=test_evaluation,
+                baseline_model=baseline_model,
                 serving_root=serving_root,
                 model_name=model_name,
                 keep_versions=int(keep_versions),

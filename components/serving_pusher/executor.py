@@ -12,6 +12,7 @@ from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 
 from signpipe.components.image_folder_example_gen import ingestion_report
+from signpipe.components.latest_blessed_model import executor as baseline_step
 from signpipe.components.serving_pusher import model_directory
 from signpipe.components.serving_pusher.model_card import CARD_JSON, CARD_MARKDOWN, ModelCard
 from signpipe.models.model import HISTORY_FILE
@@ -133,6 +134,7 @@ class Executor(pusher_executor.Executor):
             blessing={
                 "blessed": blessing.get_int_custom_property("blessed") == 1,
                 "baseline_model": blessing.get_string_custom_property("baseline_model") or None,
+                "baseline_found_in": _baseline_found_in(input_dict, blessing),
             },
             training=training,
         )
@@ -143,3 +145,15 @@ def _write_card(folder: str, card: ModelCard) -> None:
         handle.write(json.dumps(card.as_dict(), indent=2, ensure_ascii=False))
     with fileio.open(os.path.join(folder, CARD_MARKDOWN), "w") as handle:
         handle.write(card.markdown())
+
+
+def _baseline_found_in(input_dict: dict[str, list[Artifact]], blessing: Artifact) -> str | None:
+    """Where the Evaluator's baseline came from: the LatestBlessedModel step's source and
+    location (open-source KFP), else TFX's resolver over ML Metadata; None without one."""
+    if not blessing.get_string_custom_property("baseline_model"):
+        return None
+    for model in input_dict.get("baseline_model", []):
+        if model.has_custom_property(baseline_step.SOURCE_KEY):
+            source = model.get_string_custom_property(baseline_step.SOURCE_KEY)
+            return f"{source}: {model.get_string_custom_property(baseline_step.LOCATION_KEY)}"
+    return "ml-metadata: TFX's latest-blessed-model resolver"

@@ -84,7 +84,8 @@ class ModelCard:
             f"- Trained on: {inputs}, {INPUTS.get(inputs, 'inputs unknown to this card')}",
             *(backbone if inputs != "landmarks" else []),
             f"- Blessed: {'yes' if self.blessing.get('blessed') else 'no'}; compared with "
-            f"{self.blessing.get('baseline_model') or 'no earlier blessed model (first push)'}",
+            f"{self.blessing.get('baseline_model') or 'no earlier blessed model (first push)'}"
+            + (f" (found in {found})" if (found := self.blessing.get("baseline_found_in")) else ""),
             "",
             "## Metrics",
             "",
