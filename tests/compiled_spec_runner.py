@@ -113,8 +113,8 @@ def _executor_input(
     for key, artifacts in executor_input.outputs.artifacts.items():
         # KFP names every artifact uniquely; TFX hashes the name into the artifact's id.
         artifacts.artifacts[0].name = f"{task_root}/{key}"
-        # As KFP's launcher prepares output folders (an object store needs none).
-        os.makedirs(artifacts.artifacts[0].uri, exist_ok=True)
+        # As KFP's launcher does (prepareOutputFolders): the folder above each output.
+        os.makedirs(os.path.dirname(artifacts.artifacts[0].uri), exist_ok=True)
     return executor_input
 
 

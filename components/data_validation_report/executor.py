@@ -220,6 +220,7 @@ class Executor(base_executor.BaseExecutor):
             hands_html=hands_section.render_hands(hands, hand_floor),
         )
         report_path = os.path.join(report_artifact.uri, REPORT_FILE)
+        fileio.makedirs(report_artifact.uri)  # orchestrators other than TFX's make none
         with fileio.open(report_path, "w") as handle:
             handle.write(report_page.render_report(inputs))
         with fileio.open(os.path.join(report_artifact.uri, FINDINGS_FILE), "w") as handle:

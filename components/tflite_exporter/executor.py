@@ -76,6 +76,7 @@ class Executor(base_executor.BaseExecutor):
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         graph = artifact_utils.get_single_instance(input_dict["transform_graph"])
         output = artifact_utils.get_single_instance(output_dict["tflite_models"])
+        fileio.makedirs(output.uri)  # orchestrators other than TFX's make none
         variants = variant_names(exec_properties[VARIANTS_KEY])
         tft_output = tft.TFTransformOutput(graph.uri)
         labels = class_labels(tft_output)
