@@ -13,6 +13,33 @@ from tests.small_runs import LETTERS, small_config
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
+SHARED_RUN = "blessed_run"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Group and order tests for `make test`'s two workers (`-n auto --dist loadgroup`).
+
+    A module stays on one worker, and so do all modules on the shared run, so that module
+    and session fixtures are built once; the groups estimated longest (`slow(minutes=N)`)
+    start first, so that no worker is left alone with a long one at the end.
+    """
+    shared = {item.module.__name__ for item in items if SHARED_RUN in item.fixturenames}
+    group = {
+        item: SHARED_RUN if item.module.__name__ in shared else item.module.__name__
+        for item in items
+    }
+    minutes: dict[str, float] = {}
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        marker = item.get_closest_marker("slow")
+        estimate = marker.kwargs.get("minutes", 1) if marker else 0
+        minutes[group[item]] = max(minutes.get(group[item], 0), estimate)
+        first.setdefault(group[item], index)
+        item.add_marker(pytest.mark.xdist_group(group[item]))
+    position = {item: index for index, item in enumerate(items)}
+    items.sort(key=lambda item: (-minutes[group[item]], first[group[item]], position[item]))
+
 
 def encode_image(
     fmt: str = "PNG", size: tuple[int, int] = (40, 30), mode: str = "RGB", seed: int = 0

@@ -12,7 +12,7 @@ from signpipe.pipeline.run_history import list_runs, report_path
 from tests.small_runs import LETTERS, SMALL_TRAINING
 from tests.test_cli import _signpipe
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=3)  # an estimate, to start long groups first
 
 SIGNERS = {"signer1", "signer2", "signer3", "signer4"}
 

@@ -25,7 +25,7 @@ from signpipe.pipeline.run_results import (
 )
 from tests.conftest import encode_image
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=5)  # an estimate, to start long groups first
 
 GROUPS = r"^(signer\d+)_"
 SPEC = SyntheticDataSpec(

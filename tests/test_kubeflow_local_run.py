@@ -14,6 +14,8 @@ from signpipe.pipeline.kubeflow_v2_runner import compile_pipeline
 from tests.compiled_spec_runner import load_spec, run_spec
 from tests.small_runs import small_config
 
+pytestmark = pytest.mark.slow(minutes=8)  # an estimate, to start long groups first
+
 # Away from the compiled defaults (10 head epochs, float32 and int8), to see them arrive.
 PARAMETERS = {"head_epochs": 3, "tflite_variants": "float32"}
 

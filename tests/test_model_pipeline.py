@@ -35,7 +35,7 @@ from tests.small_runs import (
     stored_artifact,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=7)  # an estimate, to start long groups first
 
 
 def _versions(config) -> list[str]:
