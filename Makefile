@@ -14,7 +14,7 @@ test: bootstrap  ## lint, then the whole test suite
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	@scripts/ensure_chromium.sh
-	$(VENV)/bin/python -m pytest -n auto --dist loadgroup --no-loadscope-reorder
+	$(VENV)/bin/python -m pytest -n auto --dist loadscope --no-loadscope-reorder
 
 bench: bootstrap  ## the whole pipeline, TFLite variants included, on ../shared/datasets/asl_massey
 	$(VENV)/bin/python benchmarks/run_pipeline.py --out benchmarks/results/pipeline_by_signer.json

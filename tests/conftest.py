@@ -14,21 +14,39 @@ from tests.small_runs import LETTERS, small_config
 warnings.filterwarnings("ignore", category=FutureWarning)
 
 SHARED_RUN = "blessed_run"
+# The modules whose tests use the shared run: one scheduling group, so it is made once.
+SHARED_RUN_MODULES = {
+    "tests/test_model_pipeline.py",
+    "tests/test_run_report.py",
+    "tests/test_serving.py",
+    "tests/test_serving_pusher.py",
+}
 
 
-@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`make test`'s `-n auto --dist loadscope`: each module on one worker, and the modules
+    on the shared run together (pytest 9 ignores the node ids xdist's loadgroup rewrites)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return SHARED_RUN if module in SHARED_RUN_MODULES else module
+
+    return ModuleGroups(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Group and order tests for `make test`'s two workers (`-n auto --dist loadgroup`).
-
-    A module stays on one worker, and so do all modules on the shared run, so that module
-    and session fixtures are built once; the groups estimated longest (`slow(minutes=N)`)
-    start first, so that no worker is left alone with a long one at the end.
-    """
-    shared = {item.module.__name__ for item in items if SHARED_RUN in item.fixturenames}
-    group = {
-        item: SHARED_RUN if item.module.__name__ in shared else item.module.__name__
-        for item in items
-    }
+    """Start the groups estimated longest (`slow(minutes=N)`) first, so that no worker is
+    left alone with a long one at the end; each group's tests stay together, in order."""
+    group = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        if SHARED_RUN in item.fixturenames and module not in SHARED_RUN_MODULES:
+            raise pytest.UsageError(f"{module} uses {SHARED_RUN}: add it to SHARED_RUN_MODULES")
+        group[item] = SHARED_RUN if module in SHARED_RUN_MODULES else module
     minutes: dict[str, float] = {}
     first: dict[str, int] = {}
     for index, item in enumerate(items):
@@ -36,7 +54,6 @@ def pytest_collection_modifyitems(config, items):
         estimate = marker.kwargs.get("minutes", 1) if marker else 0
         minutes[group[item]] = max(minutes.get(group[item], 0), estimate)
         first.setdefault(group[item], index)
-        item.add_marker(pytest.mark.xdist_group(group[item]))
     position = {item: index for index, item in enumerate(items)}
     items.sort(key=lambda item: (-minutes[group[item]], first[group[item]], position[item]))
 
