@@ -57,8 +57,8 @@ class ExplainedModel:
         """Load the SavedModel and its classifier; MediaPipe starts on first use."""
         from tensorflow.python.saved_model import loader_impl
 
-        from signpipe.models import saliency
         from signpipe.models.model import load_classifier
+        from signpipe.pipeline.run_report import saliency
         from signpipe.predict import saved_model_folder
 
         folder = saved_model_folder(model_dir)
@@ -106,7 +106,7 @@ class ExplainedModel:
 
     def probabilities(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """Class probabilities [N, C] on inputs made by `inputs`."""
-        from signpipe.models.saliency import model_inputs
+        from signpipe.pipeline.run_report.saliency import model_inputs
 
         return self.model(model_inputs(self.model, inputs), training=False).numpy()
 
@@ -114,7 +114,7 @@ class ExplainedModel:
         self, inputs: dict[str, np.ndarray], classes: np.ndarray, steps: int
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """(integrated gradients, Grad-CAM) on the image branch; (None, None) without one."""
-        from signpipe.models import saliency
+        from signpipe.pipeline.run_report import saliency
 
         if not self.has_image_branch:
             return None, None

@@ -1,6 +1,8 @@
 """The classifier and the image decoding shared by Transform and serving."""
 
+import ast
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import tf_keras
 from PIL import Image
 
 from signpipe.errors import ConfigError
+from signpipe.models import model as model_module
 from signpipe.models.model import (
     build_classifier,
     head_on_features,
@@ -104,3 +107,28 @@ def test_the_head_trained_on_cached_features_is_the_classifiers_head():
     assert not np.allclose(model.get_layer("head_softmax").get_weights()[0], before)
     cached = np.concatenate([head(x, training=False).numpy() for x, _ in features])
     np.testing.assert_allclose(cached, model(images, training=False).numpy(), atol=1e-5)
+
+
+def _models_imported_by(path: Path) -> set[str]:
+    """The `signpipe.models` modules a file imports, at top level or inside functions."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module == "signpipe.models":
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            "signpipe.models."
+        ):
+            names.add(node.module.split(".")[2])
+    return names
+
+
+def test_the_tfx_user_module_folder_holds_only_what_transform_and_the_trainer_import():
+    # TFX packages every .py beside the module file (models/model.py) into the user-module
+    # wheel and versions it by their hash: any other file there re-runs both when edited.
+    folder = Path(model_module.__file__).parent
+    reachable, frontier = set(), {"model", "preprocessing"}
+    while frontier:
+        name = frontier.pop()
+        reachable.add(name)
+        frontier |= _models_imported_by(folder / f"{name}.py") - reachable
+    assert {path.stem for path in folder.glob("*.py")} - {"__init__"} == reachable

@@ -16,9 +16,10 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from signpipe.explain import ExplainedModel, explain_files
-from signpipe.models import features, saliency
+from signpipe.models import features
 from signpipe.models.model import HANDS_INPUT_SIGNATURE
 from signpipe.models.preprocessing import decode_and_resize, hand_inputs
+from signpipe.pipeline.run_report import saliency
 from signpipe.predict import predict_saved_model
 from tests.hand_images import hand_images
 

@@ -84,8 +84,8 @@ def population_view(
     features, with the landmark embedding of a model that reads the hand), projected to 2-D."""
     from sklearn.manifold import TSNE
 
-    from signpipe.models import saliency
     from signpipe.pipeline.eval_predictions import read_split
+    from signpipe.pipeline.run_report import saliency
 
     train_encoded, train_hands, train_labels = read_split(
         train, "train", predictions.classes, TRAIN_POINTS
