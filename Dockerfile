@@ -28,6 +28,8 @@ COPY pipeline pipeline
 COPY components components
 COPY models models
 COPY data data
+COPY inference inference
+COPY runs runs
 COPY schemas schemas
 RUN uv pip install --system --no-cache --no-deps .
 

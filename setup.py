@@ -2,7 +2,7 @@
 
 from setuptools import setup
 
-SUBPACKAGES = ("pipeline", "components", "models", "data")
+SUBPACKAGES = ("pipeline", "components", "models", "data", "inference", "runs")
 
 
 def _package_dirs() -> dict:

@@ -54,7 +54,8 @@ def main() -> None:
     chosen = args.variant or list(VARIANTS)
 
     from signpipe.pipeline import local_runner
-    from signpipe.pipeline.run_results import component_executions, model_summary
+    from signpipe.runs.store import steps_after
+    from signpipe.runs.summaries import model_summary
 
     result = {"data_root": args.data_root, "group_regex": args.group_regex, "variants": {}}
     result["lite0_weights"] = conversion_seconds()
@@ -71,9 +72,9 @@ def main() -> None:
                     "tflite.variants": [],  # measured by run_pipeline.py, not needed here
                 },
             )
-            before = max((e.execution_id for e in component_executions(config)), default=0)
+            before = max((e.execution_id for e in steps_after(config)), default=0)
             local_runner.run(config)
-            seconds = {e.component: e.seconds for e in component_executions(config, before)}
+            seconds = {e.component: e.seconds for e in steps_after(config, before)}
             summary = model_summary(config)
             result["variants"][name] = {
                 "eval_accuracy": summary.eval_accuracy,

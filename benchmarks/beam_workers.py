@@ -29,12 +29,12 @@ STEPS = ("ImageFolderExampleGen", "StatisticsGen", "Transform")
 
 def run_once(data_root: str, group_regex: str, beam_args: list[str]) -> dict[str, float]:
     """Seconds per data-half step and the whole run's wall time, in a fresh home."""
-    from signpipe.pipeline.run_results import component_executions
+    from signpipe.runs.store import steps_after
 
     with tempfile.TemporaryDirectory(prefix="signpipe-beam-") as home:
         config = benchmark_config(home, data_root, group_regex, beam_args=beam_args)
         wall = run_through_transform(config)
-        seconds = {e.component: e.seconds for e in component_executions(config)}
+        seconds = {e.component: e.seconds for e in steps_after(config)}
     return {
         **{step: seconds[step] for step in STEPS},
         "steps": sum(seconds[s] for s in STEPS),

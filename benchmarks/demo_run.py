@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from signpipe.pipeline.configs import load_config
-    from signpipe.pipeline.run_results import component_executions
+    from signpipe.runs.store import steps_after
 
     with tempfile.TemporaryDirectory(prefix="signpipe-demo-") as home:
         started = time.perf_counter()
@@ -41,7 +41,7 @@ def main() -> None:
         wall = time.perf_counter() - started
         steps = {
             execution.component: round(execution.seconds, 1)
-            for execution in component_executions(load_config(None, home=home))
+            for execution in steps_after(load_config(None, home=home))
         }
     if args.log:
         Path(args.log).write_text(output)

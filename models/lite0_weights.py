@@ -21,7 +21,7 @@ import numpy as np
 import tf_keras
 
 from signpipe.errors import EnvironmentSetupError, SignpipeError
-from signpipe.models.efficientnet_lite import checkpoint_to_layer_name, layer_to_checkpoint_name
+from signpipe.models.lite0_layer_names import checkpoint_to_layer_name, layer_to_checkpoint_name
 from signpipe.models.torch_checkpoint import TorchCheckpointError, load_legacy_state_dict
 
 __all__ = [

@@ -13,10 +13,10 @@ import tf_keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
-from signpipe.models import features, preprocessing
+from signpipe.models import features
 from signpipe.models.backbones import build_backbone
 from signpipe.models.keras_tracing import skip_autograph_in_keras_libraries
-from signpipe.pipeline import progress
+from signpipe.pipeline import progress_log
 from signpipe.pipeline.configs import TrainingConfig
 
 HISTORY_FILE = "training_history.json"
@@ -238,7 +238,7 @@ class _EpochProgress(tf_keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if batch % 5 == 0:
-            progress.report(
+            progress_log.report(
                 "Trainer",
                 f"{self._phase} epoch {self._epoch}/{self._epochs}, "
                 f"batch {batch + 1}, loss {logs.get('loss', 0):.3f}",
@@ -246,7 +246,7 @@ class _EpochProgress(tf_keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        progress.report(
+        progress_log.report(
             "Trainer",
             f"{self._phase} epoch {epoch + 1}/{self._epochs}: loss {logs.get('loss', 0):.3f}, "
             f"accuracy {logs.get('accuracy', 0):.1%}, eval loss {logs.get('val_loss', 0):.3f}, "
@@ -303,7 +303,7 @@ def _signatures(model: tf_keras.Model, tft_output: tft.TFTransformOutput) -> dic
     below are what TF Serving consumers call, so renaming one breaks them.
     """
     model.tft_layer = tft_output.transform_features_layer()
-    labels = tf.constant(tft_output.vocabulary_by_name(preprocessing.LABEL_VOCABULARY))
+    labels = tf.constant(tft_output.vocabulary_by_name(features.LABEL_VOCABULARY))
     raw_spec = tft_output.raw_feature_spec()
     with_hands = features.HAND_FOUND_KEY in raw_spec
     hand_keys = (
@@ -317,7 +317,7 @@ def _signatures(model: tf_keras.Model, tft_output: tft.TFTransformOutput) -> dic
         features.HAND_LANDMARKS_KEY: 0.0,
         features.HANDEDNESS_KEY: features.NO_HAND,
     }
-    example_spec = {preprocessing.IMAGE_KEY: raw_spec[preprocessing.IMAGE_KEY]}
+    example_spec = {features.IMAGE_KEY: raw_spec[features.IMAGE_KEY]}
     for key in hand_keys:
         spec = raw_spec[key]
         size = int(np.prod(spec.shape)) if spec.shape else 1
@@ -328,7 +328,7 @@ def _signatures(model: tf_keras.Model, tft_output: tft.TFTransformOutput) -> dic
     def _raw(image_bytes, found, landmarks, handedness):
         """Raw features shaped as the transform graph expects them."""
         values = {
-            preprocessing.IMAGE_KEY: image_bytes,
+            features.IMAGE_KEY: image_bytes,
             features.HAND_FOUND_KEY: found,
             features.HAND_LANDMARKS_KEY: landmarks,
             features.HANDEDNESS_KEY: handedness,
@@ -392,7 +392,7 @@ def run_fn(fn_args: FnArgs) -> None:
     options = TrainingConfig(**(fn_args.custom_config or {}))
     tf_keras.utils.set_random_seed(options.seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    num_classes = len(tft_output.vocabulary_by_name(preprocessing.LABEL_VOCABULARY))
+    num_classes = len(tft_output.vocabulary_by_name(features.LABEL_VOCABULARY))
     images = _dataset(fn_args, tft_output, fn_args.train_files, options, training=True)
     evaluate = _dataset(fn_args, tft_output, fn_args.eval_files, options, training=False)
     train = _augmented(images, options).prefetch(tf.data.AUTOTUNE)

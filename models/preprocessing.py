@@ -13,13 +13,6 @@ from signpipe.models import features
 DEFAULT_IMAGE_SIZE = 224
 IMAGE_SIZE_KEY = "image_size"
 
-# Re-exported for the modules that have always read them here.
-IMAGE_KEY = features.IMAGE_KEY
-LABEL_KEY = features.LABEL_KEY
-IMAGE_FEATURE = features.IMAGE_FEATURE
-LABEL_FEATURE = features.LABEL_FEATURE
-LABEL_VOCABULARY = features.LABEL_VOCABULARY
-
 
 def hand_box(landmarks: tf.Tensor, found: tf.Tensor, height: tf.Tensor, width: tf.Tensor):
     """Square crop box (ymin, xmin, ymax, xmax in pixels, float32) of one image.
@@ -156,14 +149,14 @@ def preprocessing_fn(inputs: dict, custom_config: dict | None = None) -> dict:
     if features.HAND_FOUND_KEY in inputs:
         outputs = hand_inputs(inputs, size)
     else:  # examples ingested without hand analysis
-        outputs = {IMAGE_FEATURE: decode_and_resize(inputs[IMAGE_KEY], size)}
-    labels = tf.reshape(inputs[LABEL_KEY], [-1])
-    outputs[LABEL_FEATURE] = tft.compute_and_apply_vocabulary(
-        labels, vocab_filename=LABEL_VOCABULARY
+        outputs = {features.IMAGE_FEATURE: decode_and_resize(inputs[features.IMAGE_KEY], size)}
+    labels = tf.reshape(inputs[features.LABEL_KEY], [-1])
+    outputs[features.LABEL_FEATURE] = tft.compute_and_apply_vocabulary(
+        labels, vocab_filename=features.LABEL_VOCABULARY
     )
     return outputs
 
 
 def class_labels(tft_output: tft.TFTransformOutput) -> list[str]:
     """Label strings by class index: the order of the model's `probabilities`."""
-    return [label.decode() for label in tft_output.vocabulary_by_name(LABEL_VOCABULARY)]
+    return [label.decode() for label in tft_output.vocabulary_by_name(features.LABEL_VOCABULARY)]

@@ -122,7 +122,7 @@ class TFLiteConfig:
     # few images/s on 2 cores, so it takes a sample, not the whole split.
     qat_images: int = 256
     qat_learning_rate: float = 1e-5
-    max_accuracy_drop: float = 0.01  # against the float SavedModel on the test split
+    max_drop_from_saved_model: float = 0.01  # a variant's accuracy below the SavedModel's
     latency_runs: int = 50  # timed batch-1 invocations per variant, after warm-up
 
 
@@ -255,11 +255,7 @@ class PipelineConfig:
                 raise ConfigError(f"training.{name} must be at least 0 and below 1")
         if not 0 < self.data.hand_min_confidence <= 1:
             raise ConfigError("data.hand_min_confidence must be above 0 and at most 1")
-        unknown_variants = sorted(set(self.tflite.variants) - set(TFLITE_VARIANTS))
-        if unknown_variants:
-            raise ConfigError(
-                f"tflite.variants {unknown_variants} unknown; choose from {TFLITE_VARIANTS}"
-            )
+        known_variants(self.tflite.variants, "tflite.variants")
         tflite = self.tflite
         if min(tflite.representative_images, tflite.latency_runs, tflite.qat_images) < 1:
             raise ConfigError(
@@ -357,6 +353,17 @@ def _check_serving(serving: ServingConfig) -> None:
             f"serves (serving.served_versions {serving.served_versions}): keep at least as many, "
             "or 0 to keep all"
         )
+
+
+def known_variants(names: list[str], source: str) -> list[str]:
+    """The TFLite variants named (blanks dropped), each a known one; `source` says whence."""
+    names = [name.strip() for name in names if name.strip()]
+    unknown = sorted(set(names) - set(TFLITE_VARIANTS))
+    if unknown:
+        raise ConfigError(
+            f"{source}: TFLite variants {unknown} are unknown; choose from {TFLITE_VARIANTS}"
+        )
+    return names
 
 
 def _from_dict(cls: type, values: dict[str, Any], where: str) -> Any:

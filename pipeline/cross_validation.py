@@ -4,18 +4,19 @@ import dataclasses
 
 from tfx.proto import trainer_pb2
 
+from signpipe.components.evaluation import eval_config
+from signpipe.components.gated_evaluator.component import GatedEvaluator
 from signpipe.components.image_folder_example_gen.executor import data_root_groups
-from signpipe.components.image_folder_example_gen.split_plan import (
+from signpipe.components.parameterized_trainer.component import ParameterizedTrainer
+from signpipe.components.split_names import (
     EVAL,
     TEST,
     TRAIN,
     fold_name,
     fold_split,
 )
-from signpipe.components.run_parameters.component import GatedEvaluator, ParameterizedTrainer
 from signpipe.errors import ConfigError
 from signpipe.pipeline.configs import LEAVE_ONE_GROUP_OUT, PipelineConfig
-from signpipe.pipeline.evaluation import eval_config
 from signpipe.pipeline.run_parameters import RunParameters
 
 TRAINER_PREFIX = "Trainer_"

@@ -13,19 +13,20 @@ from tfx.proto import trainer_pb2, transform_pb2
 from signpipe import models
 from signpipe.components.data_gate.component import DataGate
 from signpipe.components.data_validation_report.component import DataValidationReport
+from signpipe.components.evaluation import eval_config
+from signpipe.components.gated_evaluator.component import GatedEvaluator
 from signpipe.components.image_folder_example_gen import folder_layout
 from signpipe.components.image_folder_example_gen.component import ImageFolderExampleGen
-from signpipe.components.image_folder_example_gen.split_plan import TRAIN, fold_split_names
 from signpipe.components.latest_blessed_model.component import LatestBlessedModel
-from signpipe.components.run_parameters.component import GatedEvaluator, ParameterizedTrainer
+from signpipe.components.parameterized_trainer.component import ParameterizedTrainer
 from signpipe.components.serving_pusher.component import ServingPusher
 from signpipe.components.span_drift.component import SpanDriftValidator
+from signpipe.components.split_names import TRAIN, fold_split_names
 from signpipe.components.tflite_exporter.component import TFLiteExporter
 from signpipe.models.preprocessing import IMAGE_SIZE_KEY
 from signpipe.pipeline import cross_validation
 from signpipe.pipeline.baseline_model import baseline_resolver
 from signpipe.pipeline.configs import PipelineConfig
-from signpipe.pipeline.evaluation import eval_config
 from signpipe.pipeline.previous_span import STATISTICS, previous_span_statistics
 from signpipe.pipeline.run_parameters import RunParameters, fixed, runtime
 
@@ -274,7 +275,7 @@ def model_components(
                 qat_images=tflite.qat_images,
                 qat_learning_rate=tflite.qat_learning_rate,
                 batch_size=config.training.batch_size,
-                max_accuracy_drop=tflite.max_accuracy_drop,
+                max_drop_from_saved_model=tflite.max_drop_from_saved_model,
                 latency_runs=tflite.latency_runs,
             )
         )

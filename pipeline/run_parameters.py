@@ -6,19 +6,13 @@ from tfx.orchestration.data_types import RuntimeParameter
 
 from signpipe.pipeline.configs import PipelineConfig
 
-DATA_ROOT = "data_root"
-HEAD_EPOCHS = "head_epochs"
-FINETUNE_EPOCHS = "finetune_epochs"
-ACCURACY_FLOOR = "accuracy_floor"
-TFLITE_VARIANTS = "tflite_variants"
-NAMES = (DATA_ROOT, HEAD_EPOCHS, FINETUNE_EPOCHS, ACCURACY_FLOOR, TFLITE_VARIANTS)
-
 
 @dataclasses.dataclass(frozen=True)
 class RunParameters:
     """Values the components take: fixed for a local run, RuntimeParameters for Kubeflow.
 
-    `None` leaves the value in the configuration the component already carries.
+    Each field's name is its run-time parameter's name; `None` leaves the value in the
+    configuration the component already carries.
     """
 
     data_root: str | RuntimeParameter
@@ -26,6 +20,9 @@ class RunParameters:
     head_epochs: int | RuntimeParameter | None = None
     finetune_epochs: int | RuntimeParameter | None = None
     accuracy_floor: float | RuntimeParameter | None = None
+
+
+NAMES = tuple(field.name for field in dataclasses.fields(RunParameters))
 
 
 def fixed(config: PipelineConfig) -> RunParameters:
@@ -36,18 +33,19 @@ def fixed(config: PipelineConfig) -> RunParameters:
 
 
 def runtime(config: PipelineConfig) -> RunParameters:
-    """Kubeflow run-time parameters named as in NAMES, defaulting to the configured values."""
-    training = config.training
+    """Kubeflow run-time parameters, each named after its field, defaulting to the config."""
+    configured = dataclasses.replace(
+        fixed(config),
+        head_epochs=config.training.head_epochs,
+        finetune_epochs=config.training.finetune_epochs,
+        accuracy_floor=float(config.evaluation.accuracy_floor),
+    )
+    values = {
+        field.name: getattr(configured, field.name) for field in dataclasses.fields(configured)
+    }
     return RunParameters(
-        data_root=RuntimeParameter(name=DATA_ROOT, ptype=str, default=config.data_root),
-        tflite_variants=RuntimeParameter(
-            name=TFLITE_VARIANTS, ptype=str, default=",".join(config.tflite.variants)
-        ),
-        head_epochs=RuntimeParameter(name=HEAD_EPOCHS, ptype=int, default=training.head_epochs),
-        finetune_epochs=RuntimeParameter(
-            name=FINETUNE_EPOCHS, ptype=int, default=training.finetune_epochs
-        ),
-        accuracy_floor=RuntimeParameter(
-            name=ACCURACY_FLOOR, ptype=float, default=config.evaluation.accuracy_floor
-        ),
+        **{
+            name: RuntimeParameter(name=name, ptype=type(value), default=value)
+            for name, value in values.items()
+        }
     )

@@ -13,8 +13,8 @@ __version__ = "0.1.0"
 # Kubeflow step imports them from (TFX's V2 entry point imports a custom type by its
 # TYPE_NAME). Resolved on first use, so `import signpipe` stays light.
 _ARTIFACT_TYPES = {
-    "DataReport": "signpipe.components.data_validation_report.component",
-    "TFLiteModels": "signpipe.components.tflite_exporter.component",
+    "DataReport": "signpipe.components.artifacts",
+    "TFLiteModels": "signpipe.components.artifacts",
 }
 
 

@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -12,7 +13,8 @@ from collections.abc import Iterator, Sequence
 from signpipe import kubeflow_commands, run_commands
 from signpipe.cli_options import add_run_options, config_from_args
 from signpipe.errors import SignpipeError
-from signpipe.serving_client import ServingOptions
+from signpipe.inference.serving_client import ServingOptions
+from signpipe.pipeline.configs import DemoDataConfig
 
 SERVING_DEFAULTS = ServingOptions(address="")  # the client's defaults are the CLI's
 
@@ -83,8 +85,8 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _run_pipeline(config, data_only: bool, state: _RunState, verbose: bool) -> None:
-    from signpipe.pipeline import local_runner, progress
-    from signpipe.pipeline.step_progress import StepProgress
+    from signpipe.pipeline import local_runner, progress_log
+    from signpipe.runs.step_watcher import StepWatcher
 
     if config.uses_demo_data:
         from signpipe.data.synthetic_hands import SyntheticDataSpec, ensure_dataset
@@ -108,26 +110,26 @@ def _run_pipeline(config, data_only: bool, state: _RunState, verbose: bool) -> N
     log_path = os.path.join(config.home, "logs", f"run-{stamp}.log")
     print(f"Full log: {log_path}")
     with _output_to_log(state, log_path):
-        lines = progress.TerminalLines(state.out, state.out.isatty())
-        steps = StepProgress(config, lines)
-        progress.LOGGER.addHandler(lines)
+        lines = progress_log.TerminalLines(state.out, state.out.isatty())
+        steps = StepWatcher(config, lines)
+        progress_log.LOGGER.addHandler(lines)
         try:
             with steps:
                 local_runner.run(config, data_only=data_only)
         finally:
-            progress.LOGGER.removeHandler(lines)
+            progress_log.LOGGER.removeHandler(lines)
             state.current = steps.current
 
 
 def _print_summary(config, data_only: bool) -> None:
-    from signpipe.pipeline.run_results import data_summary, model_summary
+    from signpipe.runs.summaries import data_summary, model_summary
 
     print(data_summary(config).describe())
     if data_only:
         return
     if config.data.folds:
-        from signpipe.pipeline.fold_results import fold_results, json_path
-        from signpipe.pipeline.run_history import list_runs
+        from signpipe.runs.fold_results import fold_results, json_path
+        from signpipe.runs.history import list_runs
 
         run = list_runs(config)[0]
         print(fold_results(run).describe())
@@ -149,8 +151,8 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 def _write_report(config, started: float) -> None:
     """Write this run's HTML report, failed runs included; a run that never began has none."""
-    from signpipe.pipeline.run_history import list_runs
-    from signpipe.pipeline.run_report.page import write_report
+    from signpipe.runs.history import list_runs
+    from signpipe.runs.report.page import write_report
 
     runs = list_runs(config)
     if not runs or runs[0].started.timestamp() < started - 1:
@@ -177,7 +179,7 @@ def cmd_demo_data(args: argparse.Namespace) -> None:
 
 def cmd_schema(args: argparse.Namespace) -> None:
     """signpipe schema."""
-    from signpipe.pipeline.run_results import export_schema
+    from signpipe.runs.summaries import export_schema
 
     config = config_from_args(args)
     path = export_schema(config, args.out)
@@ -186,7 +188,12 @@ def cmd_schema(args: argparse.Namespace) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> None:
     """signpipe predict (--tflite FILE | --model-dir DIR | --server HOST:PORT) IMAGE..."""
-    from signpipe.predict import as_json, predict_saved_model, predict_server, predict_tflite
+    from signpipe.inference.predict import (
+        as_json,
+        predict_saved_model,
+        predict_server,
+        predict_tflite,
+    )
 
     if args.tflite:
         predictions = predict_tflite(args.tflite, args.images, args.labels, args.threads)
@@ -214,7 +221,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 def cmd_explain(args: argparse.Namespace) -> None:
     """signpipe explain --model-dir DIR IMAGE..."""
-    from signpipe.explain import explain_files
+    from signpipe.inference.explain import explain_files
 
     explanations = explain_files(args.model_dir, args.images, args.out, args.steps)
     print("\n".join(e.line() for e in explanations))
@@ -298,10 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
         "configuration per LSE letter, in the one-folder-per-class layout.",
     )
     demo.add_argument("--out", default="demo_data", help="output folder (default: ./demo_data)")
-    demo.add_argument("--images-per-class", type=int, default=40)
-    demo.add_argument("--signers", type=int, default=4)
-    demo.add_argument("--image-size", type=int, default=160)
-    demo.add_argument("--seed", type=int, default=0)
+    for field in dataclasses.fields(DemoDataConfig):
+        demo.add_argument(f"--{field.name.replace('_', '-')}", type=int, default=field.default)
     demo.set_defaults(func=cmd_demo_data)
 
     schema = commands.add_parser(

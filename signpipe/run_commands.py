@@ -16,14 +16,14 @@ def _blessed(value: bool | None) -> str:
 
 def cmd_report(args: argparse.Namespace) -> None:
     """signpipe report [RUN]."""
-    from signpipe.pipeline.run_report.page import write_report
+    from signpipe.runs.report.page import write_report
 
     print(f"Run report: {write_report(config_from_args(args), args.run)}")
 
 
 def cmd_runs(args: argparse.Namespace) -> None:
     """signpipe runs list | show RUN | compare A B."""
-    from signpipe.pipeline import run_history
+    from signpipe.runs import history as run_history
 
     config = config_from_args(args)
     if args.action == "list":
@@ -53,7 +53,7 @@ def cmd_runs(args: argparse.Namespace) -> None:
 
 def _test_accuracy(run) -> str:
     """The test accuracy, or a cross-validation run's mean over folds (marked cv)."""
-    from signpipe.pipeline.fold_results import fold_results
+    from signpipe.runs.fold_results import fold_results
 
     folds = fold_results(run)
     if folds is None:
@@ -70,7 +70,7 @@ def _one(args: argparse.Namespace, count: int):
 def _show(config, run) -> None:
     import os
 
-    from signpipe.pipeline.run_history import report_path
+    from signpipe.runs.history import report_path
 
     print(
         f"run {run.run_id}: {run.status}, started {run.started:%Y-%m-%d %H:%M:%S} UTC, "
@@ -78,7 +78,7 @@ def _show(config, run) -> None:
     )
     for step in run.steps:
         print(f"  {step.component:<28} {step.state:<9} {step.seconds:>7.1f} s")
-    from signpipe.pipeline.fold_results import fold_results, json_path
+    from signpipe.runs.fold_results import fold_results, json_path
 
     folds = fold_results(run)
     if folds is not None:
@@ -101,7 +101,7 @@ def _show(config, run) -> None:
 
 
 def _compare(first, second) -> None:
-    from signpipe.pipeline.run_history import property_differences
+    from signpipe.runs.history import property_differences
 
     print(f"A = {first.run_id}\nB = {second.run_id}")
     print("Metrics:")

@@ -16,10 +16,10 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 SHARED_RUN = "blessed_run"
 # The modules whose tests use the shared run: one scheduling group, so it is made once.
 SHARED_RUN_MODULES = {
-    "tests/test_model_pipeline.py",
-    "tests/test_run_report.py",
-    "tests/test_serving.py",
-    "tests/test_serving_pusher.py",
+    "tests/pipeline/test_model_pipeline.py",
+    "tests/runs/test_run_report.py",
+    "tests/inference/test_serving.py",
+    "tests/components/test_serving_pusher.py",
 }
 
 
@@ -106,7 +106,7 @@ def blessed_run(images, tmp_path_factory):
 @pytest.fixture(scope="session")
 def pushed_model(blessed_run) -> str:
     """The SavedModel folder the shared run pushed (its only push: later test runs are refused)."""
-    from signpipe.components.serving_pusher import model_directory
+    from signpipe.components import model_directory
 
     push_root = Path(blessed_run.serving_root) / blessed_run.serving.model_name
     return str(push_root / str(model_directory.versions(str(push_root))[0]))

@@ -28,7 +28,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from signpipe.components.serving_pusher import model_directory
+from signpipe.components import model_directory
 
 _REST_PREDICT = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+))?:predict$")
 _REST_STATUS = re.compile(r"^/v1/models/([^/:]+)$")

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from signpipe.components.image_folder_example_gen.hand_analysis import HandAnalyzer, HandFacts
-from signpipe.serving_client import DEFAULT_HAND_MIN_CONFIDENCE, find_hand
+from signpipe.inference.serving_client import DEFAULT_HAND_MIN_CONFIDENCE, find_hand
 
 
 def hand_images(root: Path, each: int) -> list[tuple[str, HandFacts]]:

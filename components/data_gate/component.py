@@ -4,8 +4,8 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import Channel
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from signpipe.components.artifacts import DataReport
 from signpipe.components.data_gate import executor
-from signpipe.components.data_validation_report.component import DataReport
 
 
 class DataGateSpec(ComponentSpec):

@@ -9,7 +9,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
-from signpipe.components.data_validation_report.executor import FINDINGS_FILE, REPORT_FILE
+from signpipe.components.artifacts import DataReport
 from signpipe.errors import DataValidationError
 
 FAIL_ON_ANOMALIES_KEY = "fail_on_anomalies"
@@ -26,10 +26,10 @@ class Executor(base_executor.BaseExecutor):
     ) -> None:
         """Read the report's findings and stop the run on errors."""
         report = artifact_utils.get_single_instance(input_dict["report"])
-        with fileio.open(os.path.join(report.uri, FINDINGS_FILE)) as handle:
+        with fileio.open(os.path.join(report.uri, DataReport.FINDINGS_FILE)) as handle:
             findings = json.loads(handle.read())
         errors = [f for f in findings if f["severity"] == "error"]
-        report_path = os.path.join(report.uri, REPORT_FILE)
+        report_path = os.path.join(report.uri, DataReport.PAGE_FILE)
         if not errors:
             logging.info("Data gate passed: %d warning(s)", len(findings))
             return

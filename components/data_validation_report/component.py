@@ -1,16 +1,11 @@
 """DataValidationReport: one HTML page per run with every anomaly found."""
 
 from tfx.dsl.components.base import base_component, executor_spec
-from tfx.types import Channel, artifact, standard_artifacts
+from tfx.types import Channel, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from signpipe.components.artifacts import DataReport
 from signpipe.components.data_validation_report import executor
-
-
-class DataReport(artifact.Artifact):
-    """A folder holding `index.html` and `findings.json`."""
-
-    TYPE_NAME = "signpipe.DataReport"
 
 
 class DataValidationReportSpec(ComponentSpec):

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from signpipe.components.data_validation_report.report_page import Finding
-from signpipe.components.image_folder_example_gen.split_plan import EVAL, FOLD_PREFIX, TEST
+from signpipe.components.split_names import EVAL, FOLD_PREFIX, TEST
+from signpipe.models import features
 
-SIDE_FEATURES = ("height", "width")
+SIDE_FEATURES = (features.HEIGHT_KEY, features.WIDTH_KEY)
 
 
 def class_balance_findings(
@@ -23,7 +24,7 @@ def class_balance_findings(
             findings.append(
                 Finding(
                     split=split,
-                    field="label",
+                    field=features.LABEL_KEY,
                     severity="error",
                     short="class missing from split",
                     detail=(
@@ -43,7 +44,7 @@ def class_balance_findings(
             findings.append(
                 Finding(
                     split=split,
-                    field="label",
+                    field=features.LABEL_KEY,
                     severity="error",
                     short="class imbalance",
                     detail=(
@@ -156,7 +157,7 @@ def too_few_images_findings(
             findings.append(
                 Finding(
                     split=name,
-                    field="label",
+                    field=features.LABEL_KEY,
                     severity="error",
                     short="too few images to measure",
                     detail=(

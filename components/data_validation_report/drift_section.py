@@ -14,6 +14,7 @@ from signpipe.components.data_validation_report.report_page import (
     png_uri,
     standard_buckets,
 )
+from signpipe.models import features
 
 Statistics = statistics_pb2.DatasetFeatureStatisticsList
 _PREVIOUS, _CURRENT = "#9e9e9e", "#3366cc"
@@ -67,7 +68,10 @@ def drift_findings(drift: SpanDrift) -> list[Finding]:
             finding.short = f"drift against span {drift.previous_span}: {finding.short}"
             findings.append(finding)
     where = f"span {drift.span} against span {drift.previous_span}"
-    for feature, what, severity in (("label", "class", "error"), ("group", "group", "warning")):
+    for feature, what, severity in (
+        (features.LABEL_KEY, "class", "error"),
+        (features.GROUP_KEY, "group", "warning"),
+    ):
         new, vanished = set_changes(drift, feature)
         for names, change in ((new, "new"), (vanished, "vanished")):
             if names:
@@ -154,7 +158,7 @@ def _overlay(feature: str, before, now, previous_span: int, span: int) -> str | 
     return png_uri(fig)
 
 
-def _charts(drift: SpanDrift, features: list[str]) -> list[dict]:
+def _charts(drift: SpanDrift, names: list[str]) -> list[dict]:
     """An overlay per compared feature, on the first split both spans have."""
     common = [split for split in drift.current if split in drift.previous]
     if not common:
@@ -163,7 +167,7 @@ def _charts(drift: SpanDrift, features: list[str]) -> list[dict]:
     before = features_by_name(drift.previous[split])
     now = features_by_name(drift.current[split])
     charts = []
-    for feature in features:
+    for feature in names:
         if feature in before and feature in now:
             uri = _overlay(feature, before[feature], now[feature], drift.previous_span, drift.span)
             if uri:
@@ -184,14 +188,17 @@ def verdict(drift: SpanDrift, findings: list[Finding]) -> str:
 def render_drift(drift: SpanDrift, findings: list[Finding]) -> str:
     """The drift section's HTML, for the report page."""
     rows = _measurements(drift)
-    features = list(dict.fromkeys(row["feature"] for row in rows))
+    measured = list(dict.fromkeys(row["feature"] for row in rows))
     return _TEMPLATE.render(
         drift=drift,
         verdict=verdict(drift, findings),
         bad=any(f.severity == "error" for f in findings),
         rows=rows,
-        charts=_charts(drift, features),
-        changes={feature: set_changes(drift, feature) for feature in ("label", "group")}
+        charts=_charts(drift, measured),
+        changes={
+            feature: set_changes(drift, feature)
+            for feature in (features.LABEL_KEY, features.GROUP_KEY)
+        }
         if drift.previous_span is not None
         else {},
     )

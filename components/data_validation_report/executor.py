@@ -15,24 +15,21 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 
+from signpipe.components import ingestion_report
+from signpipe.components.artifacts import BASELINE_SPAN_PROPERTY, DataReport
 from signpipe.components.data_validation_report import (
     data_checks,
     drift_section,
     hands_section,
     report_page,
 )
-from signpipe.components.image_folder_example_gen import ingestion_report
-from signpipe.components.span_drift.executor import BASELINE_SPAN
+from signpipe.models import features
 
 MAX_CLASS_IMBALANCE_KEY = "max_class_imbalance"
 MIN_IMAGE_SIDE_KEY = "min_image_side"
 MIN_IMAGES_PER_CLASS_KEY = "min_images_per_class"
 MIN_HAND_DETECTION_RATE_KEY = "min_hand_detection_rate"
 SAMPLES_PER_CLASS_KEY = "samples_per_class"
-REPORT_FILE = "index.html"
-FINDINGS_FILE = "findings.json"
-DRIFT_PROPERTY = "drift"  # the report artifact's one-line drift verdict
-HANDS_PROPERTY = "hands"  # the report artifact's found rate, overall and per split
 _ANOMALIES_FILE = "SchemaDiff.pb"
 _MAX_LISTED_FILES = 20
 
@@ -45,7 +42,7 @@ def split_records(examples: Artifact, split: str) -> Iterator[bytes]:
 
 
 def iter_examples(
-    examples: Artifact, split: str, features: tuple[str, ...], whole: tuple[str, ...] = ()
+    examples: Artifact, split: str, names: tuple[str, ...], whole: tuple[str, ...] = ()
 ) -> Iterator[dict]:
     """Yield the named features of each example in one split, as Python values.
 
@@ -54,7 +51,7 @@ def iter_examples(
     for record in split_records(examples, split):
         example = tf.train.Example.FromString(record).features.feature
         row = {}
-        for name in features:
+        for name in names:
             feature = example[name]
             kind = feature.WhichOneof("kind")
             values = getattr(feature, kind).value if kind else []
@@ -66,10 +63,10 @@ def _samples(examples: Artifact, split: str, labels: list[str], per_class: int) 
     """The first few encoded images of every label in a split."""
     samples = {label: [] for label in labels}
     wanted = len(labels) * per_class
-    for row in iter_examples(examples, split, ("label", "image_raw")):
-        bucket = samples.setdefault(row["label"].decode(), [])
+    for row in iter_examples(examples, split, (features.LABEL_KEY, features.IMAGE_KEY)):
+        bucket = samples.setdefault(row[features.LABEL_KEY].decode(), [])
         if len(bucket) < per_class:
-            bucket.append(row["image_raw"])
+            bucket.append(row[features.IMAGE_KEY])
             wanted -= 1
             if wanted <= 0:
                 break
@@ -79,11 +76,13 @@ def _samples(examples: Artifact, split: str, labels: list[str], per_class: int) 
 def _small_images(examples: Artifact, split: str, min_side: int) -> tuple[list[str], int]:
     """Paths (some) and count of images in a split with a side under min_side."""
     offenders, total = [], 0
-    for row in iter_examples(examples, split, ("height", "width", "source_path")):
-        if min(row["height"], row["width"]) < min_side:
+    for row in iter_examples(
+        examples, split, (features.HEIGHT_KEY, features.WIDTH_KEY, features.SOURCE_PATH_KEY)
+    ):
+        if min(row[features.HEIGHT_KEY], row[features.WIDTH_KEY]) < min_side:
             total += 1
             if len(offenders) < _MAX_LISTED_FILES:
-                offenders.append(row["source_path"].decode())
+                offenders.append(row[features.SOURCE_PATH_KEY].decode())
     return offenders, total
 
 
@@ -113,7 +112,7 @@ def _span_drift(
         return None
     span = examples.get_int_custom_property("span")
     baseline = input_dict.get("baseline_statistics") or []
-    previous_span = drift[0].get_int_custom_property(BASELINE_SPAN)
+    previous_span = drift[0].get_int_custom_property(BASELINE_SPAN_PROPERTY)
     if not baseline or previous_span < 0:
         return drift_section.SpanDrift(
             span=span,
@@ -219,15 +218,17 @@ class Executor(base_executor.BaseExecutor):
             drift_html=drift_html,
             hands_html=hands_section.render_hands(hands, hand_floor),
         )
-        report_path = os.path.join(report_artifact.uri, REPORT_FILE)
+        report_path = os.path.join(report_artifact.uri, DataReport.PAGE_FILE)
         fileio.makedirs(report_artifact.uri)  # orchestrators other than TFX's make none
         with fileio.open(report_path, "w") as handle:
             handle.write(report_page.render_report(inputs))
-        with fileio.open(os.path.join(report_artifact.uri, FINDINGS_FILE), "w") as handle:
+        with fileio.open(
+            os.path.join(report_artifact.uri, DataReport.FINDINGS_FILE), "w"
+        ) as handle:
             handle.write(json.dumps([dataclasses.asdict(f) for f in findings], indent=2))
         errors = [f for f in findings if f.severity == "error"]
         report_artifact.set_int_custom_property("anomalies", len(findings))
         report_artifact.set_int_custom_property("errors", len(errors))
-        report_artifact.set_string_custom_property(DRIFT_PROPERTY, drift_verdict)
-        report_artifact.set_string_custom_property(HANDS_PROPERTY, hands_found)
+        report_artifact.set_string_custom_property(DataReport.DRIFT_PROPERTY, drift_verdict)
+        report_artifact.set_string_custom_property(DataReport.HANDS_PROPERTY, hands_found)
         logging.info("Data validation report: %s (%d findings)", report_path, len(findings))

@@ -12,11 +12,10 @@ from signpipe.components.data_validation_report.data_checks import checked_set
 from signpipe.components.data_validation_report.report_page import THUMBNAIL_PX
 from signpipe.models import features
 
-SOURCE_PATH_KEY = "source_path"
 # The features the section reads; hand_box is read whole (4 floats), the others' first value.
 HAND_FEATURES = (
     features.LABEL_KEY,
-    SOURCE_PATH_KEY,
+    features.SOURCE_PATH_KEY,
     features.IMAGE_KEY,
     features.HAND_FOUND_KEY,
     features.HAND_BOX_KEY,
@@ -74,7 +73,7 @@ def collect_hands(
             shown = (hands.boxed if found else hands.missed).setdefault(name, [])
             if len(shown) < samples:
                 box = tuple(row[features.HAND_BOX_KEY]) if found else None
-                path = row[SOURCE_PATH_KEY].decode()
+                path = row[features.SOURCE_PATH_KEY].decode()
                 shown.append(HandSample(path, row[features.IMAGE_KEY], box))
     return hands
 

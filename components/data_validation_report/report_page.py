@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageOps
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
-QUALITY_FEATURES = ("height", "width", "channels", "file_size", "brightness", "sharpness")
+from signpipe.models import features
+
 THUMBNAIL_PX = 96
 _TOP_VALUES = 5
 _BYTES_PLACEHOLDER = "__BYTES_VALUE__"
@@ -268,7 +269,7 @@ def _balance(counts: dict[str, dict[str, int]], colors: dict[str, str]) -> dict:
 def _quality_charts(statistics: dict, colors: dict[str, str]) -> list[dict]:
     """One histogram figure per image-quality feature, with one series per split."""
     charts = []
-    for name in QUALITY_FEATURES:
+    for name in features.IMAGE_FACT_KEYS:
         series = []
         for split, stats in statistics.items():
             feature = features_by_name(stats).get(name)

@@ -10,7 +10,8 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import Channel, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from signpipe.components.image_folder_example_gen import executor, folder_layout, split_plan
+from signpipe.components import split_names
+from signpipe.components.image_folder_example_gen import executor, folder_layout
 from signpipe.components.image_folder_example_gen.driver import ImageFolderDriver
 
 
@@ -46,10 +47,10 @@ def split_output_config(
     weights = {name: round(ratio * 1000) for name, ratio in ratios.items()}
     if folds:
         weights = {
-            name: weights[name.rpartition("_")[2]] for name in split_plan.fold_split_names(folds)
+            name: weights[name.rpartition("_")[2]] for name in split_names.fold_split_names(folds)
         }
     elif test_groups:
-        weights.setdefault(split_plan.TEST, 1)
+        weights.setdefault(split_names.TEST, 1)
     splits = [
         example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=weight)
         for name, weight in weights.items()

@@ -19,12 +19,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from signpipe.components.image_folder_example_gen import (
-    folder_layout,
-    ingestion_report,
-    split_assignment,
-    split_plan,
-)
+from signpipe.components import ingestion_report
+from signpipe.components.image_folder_example_gen import folder_layout, split_assignment, split_plan
 from signpipe.components.image_folder_example_gen.driver import resolve_unresolved_span
 from signpipe.components.image_folder_example_gen.read_images import (
     QUARANTINE,
@@ -33,7 +29,7 @@ from signpipe.components.image_folder_example_gen.read_images import (
 )
 from signpipe.errors import DataRootError
 from signpipe.models import features, preprocessing
-from signpipe.pipeline import progress
+from signpipe.pipeline import progress_log
 
 GROUP_REGEX_KEY = "group_regex"
 GROUP_FOLDER_LEVEL_KEY = "group_folder_level"
@@ -99,17 +95,17 @@ def _to_example(image: Image, with_group: bool, with_hand: bool) -> tf.train.Exa
         return tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
 
     feature = {
-        "image_raw": _bytes(facts.encoded),
-        "label": _bytes(image.label.encode()),
-        "source_path": _bytes(image.path.encode()),
-        "content_hash": _bytes(facts.content_hash.encode()),
-        "image_format": _bytes(facts.image_format.encode()),
-        "height": _int(facts.height),
-        "width": _int(facts.width),
-        "channels": _int(facts.channels),
-        "file_size": _int(facts.file_size),
-        "brightness": _float(facts.brightness),
-        "sharpness": _float(facts.sharpness),
+        features.IMAGE_KEY: _bytes(facts.encoded),
+        features.LABEL_KEY: _bytes(image.label.encode()),
+        features.SOURCE_PATH_KEY: _bytes(image.path.encode()),
+        features.CONTENT_HASH_KEY: _bytes(facts.content_hash.encode()),
+        features.IMAGE_FORMAT_KEY: _bytes(facts.image_format.encode()),
+        features.HEIGHT_KEY: _int(facts.height),
+        features.WIDTH_KEY: _int(facts.width),
+        features.CHANNELS_KEY: _int(facts.channels),
+        features.FILE_SIZE_KEY: _int(facts.file_size),
+        features.BRIGHTNESS_KEY: _float(facts.brightness),
+        features.SHARPNESS_KEY: _float(facts.sharpness),
     }
     if with_group:
         feature[features.GROUP_KEY] = _bytes(image.group.encode())
@@ -406,7 +402,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         for key, value in report["totals"].items():
             examples.set_int_custom_property(key, value)
         totals = report["totals"]
-        progress.report(
+        progress_log.report(
             "ImageFolderExampleGen",
             f"{totals['examples']} images ingested, {totals['quarantined']} quarantined, "
             f"{totals['duplicates_dropped']} duplicates dropped"

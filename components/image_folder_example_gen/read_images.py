@@ -15,7 +15,7 @@ from signpipe.components.image_folder_example_gen import (
     image_facts,
     split_assignment,
 )
-from signpipe.pipeline import progress
+from signpipe.pipeline import progress_log
 
 QUARANTINE = "quarantine"
 _METRICS_NAMESPACE = "image_folder_example_gen"
@@ -75,7 +75,7 @@ class ReadImages(beam.DoFn):
             self._good.inc()
             self._read += 1
             if self._read % 100 == 0:  # in this process only with the in-memory DirectRunner
-                progress.report("ImageFolderExampleGen", f"{self._read} images read")
+                progress_log.report("ImageFolderExampleGen", f"{self._read} images read")
             yield image.facts.content_hash, image
 
     def _hands(self) -> hand_analysis.HandAnalyzer | None:

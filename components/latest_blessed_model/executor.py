@@ -8,10 +8,11 @@ from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.components.base import base_executor
-from tfx.types import Artifact, artifact_utils
+from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from signpipe.components.serving_pusher import model_directory
+from signpipe.components import model_directory
+from signpipe.components.artifacts import mark_baseline
 
 PIPELINE_NAME_KEY = "pipeline_name"
 PUSH_ROOT_KEY = "push_root"
@@ -24,8 +25,6 @@ HOST_VARIABLE, PORT_VARIABLE = "METADATA_GRPC_SERVICE_HOST", "METADATA_GRPC_SERV
 # executor-written property a custom property, numbers as doubles.
 PIPELINE_CONTEXT_TYPE = "system.Pipeline"
 BLESSING_TYPE = "tfx.ModelBlessing"
-# Properties of the output Model: whether a baseline was found, where, and from what source.
-FOUND_KEY, SOURCE_KEY, LOCATION_KEY = "baseline_found", "baseline_source", "baseline_location"
 METADATA_SOURCE, SERVING_ROOT_SOURCE = "ml-metadata", "serving-root"
 
 
@@ -109,19 +108,6 @@ def find_baseline(exec_properties: dict[str, Any]) -> tuple[str, str] | None:
     return (SERVING_ROOT_SOURCE, pushed) if pushed else None
 
 
-def mark(model: Artifact, found: tuple[str, str] | None) -> None:
-    """Record on the output Model whether, where and from what source a baseline was found."""
-    model.set_int_custom_property(FOUND_KEY, int(found is not None))
-    if found:
-        model.set_string_custom_property(SOURCE_KEY, found[0])
-        model.set_string_custom_property(LOCATION_KEY, found[1])
-
-
-def has_baseline(model: Artifact) -> bool:
-    """False for this step's Model when it found no blessed model (a first run)."""
-    return not model.has_custom_property(FOUND_KEY) or model.get_int_custom_property(FOUND_KEY) == 1
-
-
 class Executor(base_executor.BaseExecutor):
     """Copies the baseline into the output Model's serving folder, or marks it as not found."""
 
@@ -135,4 +121,4 @@ class Executor(base_executor.BaseExecutor):
             model_directory.copy_tree(folder, path_utils.serving_model_dir(model.uri))
         else:
             logging.info("no blessed model yet: the Evaluator checks the accuracy floor only")
-        mark(model, found)
+        mark_baseline(model, found)

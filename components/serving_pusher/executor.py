@@ -11,9 +11,8 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 
-from signpipe.components.image_folder_example_gen import ingestion_report
-from signpipe.components.latest_blessed_model import executor as baseline_step
-from signpipe.components.serving_pusher import model_directory
+from signpipe.components import ingestion_report, model_directory
+from signpipe.components.artifacts import baseline_origin
 from signpipe.components.serving_pusher.model_card import CARD_JSON, CARD_MARKDOWN, ModelCard
 from signpipe.models.model import HISTORY_FILE
 from signpipe.models.preprocessing import class_labels
@@ -90,7 +89,7 @@ class Executor(pusher_executor.Executor):
         version: int,
     ) -> ModelCard:
         """Gather data counts, metrics, blessing and training options for the card."""
-        from signpipe.pipeline.run_results import evaluation_metrics
+        from signpipe.components.evaluation import evaluation_metrics
 
         model = artifact_utils.get_single_instance(input_dict["model"])
         examples = artifact_utils.get_single_instance(input_dict["examples"])
@@ -153,7 +152,7 @@ def _baseline_found_in(input_dict: dict[str, list[Artifact]], blessing: Artifact
     if not blessing.get_string_custom_property("baseline_model"):
         return None
     for model in input_dict.get("baseline_model", []):
-        if model.has_custom_property(baseline_step.SOURCE_KEY):
-            source = model.get_string_custom_property(baseline_step.SOURCE_KEY)
-            return f"{source}: {model.get_string_custom_property(baseline_step.LOCATION_KEY)}"
+        origin = baseline_origin(model)
+        if origin:
+            return origin
     return "ml-metadata: TFX's latest-blessed-model resolver"

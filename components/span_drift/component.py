@@ -9,10 +9,16 @@ from tfx.types.component_spec import ChannelParameter
 from tfx.utils import json_utils
 
 from signpipe.components.span_drift import executor
+from signpipe.models import features
 
 # The image facts ExampleGen measures, compared by Jensen-Shannon divergence.
-IMAGE_FACTS = ("brightness", "sharpness", "width", "height", "file_size")
-LABEL = "label"
+IMAGE_FACTS = (
+    features.BRIGHTNESS_KEY,
+    features.SHARPNESS_KEY,
+    features.WIDTH_KEY,
+    features.HEIGHT_KEY,
+    features.FILE_SIZE_KEY,
+)
 
 
 class SpanDriftSpec(standard_component_specs.DistributionValidatorSpec):
@@ -33,15 +39,15 @@ def drift_config(
 ) -> distribution_validator_pb2.DistributionValidatorConfig:
     """L-infinity distance on the label distribution, Jensen-Shannon on each image fact."""
     config = distribution_validator_pb2.DistributionValidatorConfig()
-    features = config.default_slice_config.feature
-    features.add(
-        path=path_pb2.Path(step=[LABEL]),
+    compared = config.default_slice_config.feature
+    compared.add(
+        path=path_pb2.Path(step=[features.LABEL_KEY]),
         distribution_comparator=schema_pb2.FeatureComparator(
             infinity_norm=schema_pb2.InfinityNorm(threshold=label_linf)
         ),
     )
     for name in IMAGE_FACTS:
-        features.add(
+        compared.add(
             path=path_pb2.Path(step=[name]),
             distribution_comparator=schema_pb2.FeatureComparator(
                 jensen_shannon_divergence=schema_pb2.JensenShannonDivergence(threshold=image_jsd)

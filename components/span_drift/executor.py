@@ -5,7 +5,7 @@ from typing import Any
 from tfx.components.distribution_validator import executor as tfx_executor
 from tfx.types import artifact_utils, standard_component_specs
 
-BASELINE_SPAN = "baseline_span"  # custom property of the anomalies; -1: no previous span
+from signpipe.components.artifacts import BASELINE_SPAN_PROPERTY
 
 
 class Executor(tfx_executor.Executor):
@@ -23,7 +23,9 @@ class Executor(tfx_executor.Executor):
         anomalies = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.ANOMALIES_KEY]
         )
-        anomalies.set_int_custom_property(BASELINE_SPAN, baseline[0].span if baseline else -1)
+        anomalies.set_int_custom_property(
+            BASELINE_SPAN_PROPERTY, baseline[0].span if baseline else -1
+        )
         if not baseline:
             anomalies.split_names = artifact_utils.encode_split_names([])
         # TFX's executor returns the output artifacts it saw: carry the property over.

@@ -2,16 +2,11 @@
 
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.orchestration.data_types import RuntimeParameter
-from tfx.types import Channel, artifact, standard_artifacts
+from tfx.types import Channel, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from signpipe.components.artifacts import TFLiteModels
 from signpipe.components.tflite_exporter import executor
-
-
-class TFLiteModels(artifact.Artifact):
-    """A folder with `<variant>.tflite` files, `labels.txt` and the variants report."""
-
-    TYPE_NAME = "signpipe.TFLiteModels"
 
 
 class TFLiteExporterSpec(ComponentSpec):
@@ -24,7 +19,7 @@ class TFLiteExporterSpec(ComponentSpec):
         executor.QAT_IMAGES_KEY: ExecutionParameter(type=int),
         executor.QAT_LEARNING_RATE_KEY: ExecutionParameter(type=float),
         executor.BATCH_SIZE_KEY: ExecutionParameter(type=int),
-        executor.MAX_ACCURACY_DROP_KEY: ExecutionParameter(type=float),
+        executor.MAX_DROP_KEY: ExecutionParameter(type=float),
         executor.LATENCY_RUNS_KEY: ExecutionParameter(type=int),
         executor.PUSH_ROOT_KEY: ExecutionParameter(type=str),
     }
@@ -41,8 +36,8 @@ class TFLiteExporter(base_component.BaseComponent):
     """Makes float32, dynamic-range, float16, int8 and QAT int8 TFLite models.
 
     Each variant is measured on the test split (accuracy, agreement with the SavedModel,
-    size, latency) and blessed when its accuracy stays within `max_accuracy_drop` of the
-    SavedModel's. Blessed variants of a pushed model go to `<push_root>/tflite/<version>/`.
+    size, latency) and blessed when its accuracy stays within `max_drop_from_saved_model` of
+    the SavedModel's. Blessed variants of a pushed model go to `<push_root>/tflite/<version>/`.
     """
 
     SPEC_CLASS = TFLiteExporterSpec
@@ -61,7 +56,7 @@ class TFLiteExporter(base_component.BaseComponent):
         qat_images: int = 256,
         qat_learning_rate: float = 1e-5,
         batch_size: int = 32,
-        max_accuracy_drop: float = 0.01,
+        max_drop_from_saved_model: float = 0.01,
         latency_runs: int = 50,
     ):
         """Wire the exporter after the Trainer and the Pusher (it pushes what Pusher pushed).
@@ -81,7 +76,7 @@ class TFLiteExporter(base_component.BaseComponent):
                 qat_images=int(qat_images),
                 qat_learning_rate=float(qat_learning_rate),
                 batch_size=int(batch_size),
-                max_accuracy_drop=float(max_accuracy_drop),
+                max_drop_from_saved_model=float(max_drop_from_saved_model),
                 latency_runs=int(latency_runs),
                 tflite_models=Channel(type=TFLiteModels),
             )

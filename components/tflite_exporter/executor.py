@@ -13,7 +13,8 @@ from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
-from signpipe.components.serving_pusher import model_directory
+from signpipe.components import model_directory
+from signpipe.components.artifacts import TFLiteModels
 from signpipe.components.tflite_exporter import (
     converters,
     input_docs,
@@ -22,12 +23,11 @@ from signpipe.components.tflite_exporter import (
     variants_page,
 )
 from signpipe.components.tflite_exporter.split_data import load_split, split_dataset
-from signpipe.errors import ConfigError
 from signpipe.models import features
 from signpipe.models.model import load_classifier
 from signpipe.models.preprocessing import class_labels
-from signpipe.pipeline import progress
-from signpipe.pipeline.configs import TFLITE_VARIANTS
+from signpipe.pipeline import progress_log
+from signpipe.pipeline.configs import known_variants
 
 VARIANTS_KEY = "variants"
 REPRESENTATIVE_IMAGES_KEY = "representative_images"
@@ -35,25 +35,11 @@ QAT_EPOCHS_KEY = "qat_epochs"
 QAT_IMAGES_KEY = "qat_images"
 QAT_LEARNING_RATE_KEY = "qat_learning_rate"
 BATCH_SIZE_KEY = "batch_size"
-MAX_ACCURACY_DROP_KEY = "max_accuracy_drop"
+MAX_DROP_KEY = "max_drop_from_saved_model"
 LATENCY_RUNS_KEY = "latency_runs"
 PUSH_ROOT_KEY = "push_root"
-LABELS_FILE = "labels.txt"
-REPORT_JSON = "tflite_report.json"
-REPORT_HTML = "tflite_report.html"
 
 _log = logging.getLogger(__name__)
-
-
-def variant_names(text: str) -> list[str]:
-    """The variants in a comma-separated list (set per run on Kubeflow), each a known one."""
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = sorted(set(names) - set(TFLITE_VARIANTS))
-    if unknown:
-        raise ConfigError(
-            f"TFLite variants {unknown} are unknown (from '{text}'); choose from {TFLITE_VARIANTS}"
-        )
-    return names
 
 
 def _hands_found(inputs: dict[str, np.ndarray]) -> int | None:
@@ -77,7 +63,8 @@ class Executor(base_executor.BaseExecutor):
         graph = artifact_utils.get_single_instance(input_dict["transform_graph"])
         output = artifact_utils.get_single_instance(output_dict["tflite_models"])
         fileio.makedirs(output.uri)  # orchestrators other than TFX's make none
-        variants = variant_names(exec_properties[VARIANTS_KEY])
+        text = exec_properties[VARIANTS_KEY]
+        variants = known_variants(text.split(","), f"tflite_variants '{text}'")
         tft_output = tft.TFTransformOutput(graph.uri)
         labels = class_labels(tft_output)
         serving_dir = path_utils.serving_model_path(model.uri)
@@ -97,7 +84,7 @@ class Executor(base_executor.BaseExecutor):
             "split": split,
             "images": len(truth),
             "saved_model_accuracy": float(np.mean(reference == truth)),
-            "max_accuracy_drop": exec_properties[MAX_ACCURACY_DROP_KEY],
+            "max_drop_from_saved_model": exec_properties[MAX_DROP_KEY],
             "representative_images": len(calibration_labels),
             "representative_hands_found": _hands_found(calibration),
             "inputs": input_docs.describe(classifier),
@@ -105,7 +92,7 @@ class Executor(base_executor.BaseExecutor):
         }
         with converters.saved_signature(classifier) as float_model:
             for number, variant in enumerate(variants, start=1):
-                progress.report(
+                progress_log.report(
                     "TFLiteExporter", f"{variant} ({number}/{len(variants)}): converting"
                 )
                 try:
@@ -120,7 +107,9 @@ class Executor(base_executor.BaseExecutor):
                     )
                 except converters.ConversionError as err:
                     _log.warning("TFLite variant failed: %s", err)
-                    progress.report("TFLiteExporter", f"{variant}: failed ({err})", milestone=True)
+                    progress_log.report(
+                        "TFLiteExporter", f"{variant}: failed ({err})", milestone=True
+                    )
                     report["variants"][variant] = {
                         "status": "failed",
                         "blessed": False,
@@ -135,18 +124,18 @@ class Executor(base_executor.BaseExecutor):
                         path, inputs, truth, reference, exec_properties[LATENCY_RUNS_KEY]
                     ),
                     report["saved_model_accuracy"],
-                    exec_properties[MAX_ACCURACY_DROP_KEY],
+                    exec_properties[MAX_DROP_KEY],
                     float_ops=len(converters.float_ops(content)),
                 )
                 result = report["variants"][variant]
                 verdict = "blessed" if result["blessed"] else "not blessed"
-                progress.report(
+                progress_log.report(
                     "TFLiteExporter",
                     f"{variant} ({number}/{len(variants)}): top-1 {result['accuracy']:.1%}, "
                     f"{result['size_bytes'] / 1024:,.0f} KB, {verdict}",
                     milestone=True,
                 )
-        with fileio.open(os.path.join(output.uri, LABELS_FILE), "w") as handle:
+        with fileio.open(os.path.join(output.uri, TFLiteModels.LABELS_FILE), "w") as handle:
             handle.write("".join(f"{label}\n" for label in labels))
         report["pushed_to"] = self._push(input_dict, output.uri, report, exec_properties)
         self._write_report(output, report)
@@ -217,9 +206,9 @@ class Executor(base_executor.BaseExecutor):
         report["pushed_to"] = destination
 
         def fill(staging: str) -> None:
-            for name in [*(f"{variant}.tflite" for variant in blessed), LABELS_FILE]:
+            for name in [*(f"{variant}.tflite" for variant in blessed), TFLiteModels.LABELS_FILE]:
                 fileio.copy(os.path.join(folder, name), os.path.join(staging, name))
-            with fileio.open(os.path.join(staging, REPORT_JSON), "w") as handle:
+            with fileio.open(os.path.join(staging, TFLiteModels.REPORT_JSON), "w") as handle:
                 json.dump(report, handle, indent=2)
 
         if fileio.exists(destination):  # a retried execution: replace what it left
@@ -229,9 +218,9 @@ class Executor(base_executor.BaseExecutor):
 
     @staticmethod
     def _write_report(output: Artifact, report: dict) -> None:
-        with fileio.open(os.path.join(output.uri, REPORT_JSON), "w") as handle:
+        with fileio.open(os.path.join(output.uri, TFLiteModels.REPORT_JSON), "w") as handle:
             json.dump(report, handle, indent=2)
-        with fileio.open(os.path.join(output.uri, REPORT_HTML), "w") as handle:
+        with fileio.open(os.path.join(output.uri, TFLiteModels.REPORT_HTML), "w") as handle:
             handle.write(variants_page.render(report))
         blessed = [name for name, result in report["variants"].items() if result["blessed"]]
         output.set_string_custom_property("blessed_variants", ",".join(blessed))

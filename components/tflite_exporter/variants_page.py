@@ -74,8 +74,8 @@ def render(report: dict) -> str:
         f"<style>{_STYLE}</style></head><body><h1>TFLite variants</h1>"
         f"<p>Measured on the {html.escape(report['split'])} split ({report['images']} images). "
         f"SavedModel top-1: {report['saved_model_accuracy']:.2%}. A variant is blessed when "
-        f"it loses at most {report['max_accuracy_drop'] * 100:.2f} points. Int8 variants are "
-        f"calibrated on {report['representative_images']} training images{hands}.</p>"
+        f"it loses at most {report['max_drop_from_saved_model'] * 100:.2f} points. Int8 "
+        f"variants are calibrated on {report['representative_images']} training images{hands}.</p>"
         f"{table(report)}{_inputs_section(report)}<p>Pushed: {html.escape(pushed)}</p>"
         "</body></html>"
     )

@@ -1,0 +1,1 @@
+"""Trainer whose epoch counts can be set per run (a run-time parameter on Kubeflow)."""

@@ -1,0 +1,1 @@
+"""Using a trained model: local prediction, the TF Serving client and saliency explanations."""

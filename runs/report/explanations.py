@@ -1,0 +1,112 @@
+"""The report's error analysis: saliency of mistakes, doubtful labels, and a population map."""
+
+import base64
+
+import numpy as np
+from tfx.types import standard_artifacts
+
+from signpipe.inference.explain import ExplainedModel
+from signpipe.runs.eval_predictions import SplitPredictions
+from signpipe.runs.report import charts
+
+LABEL_ERROR_CONFIDENCE = 0.8  # a wrong answer at least this sure: check the label
+SHOWN_PER_GROUP = 8
+TRAIN_POINTS = 1000  # training images in the population view, at most
+IG_STEPS = 16
+
+
+def error_analysis(explained: ExplainedModel, predictions: SplitPredictions) -> dict:
+    """Label-error candidates, other mistakes and the least confident correct answers.
+
+    Each item has its file path, label, answer and a saliency strip (the image the model saw,
+    integrated gradients, Grad-CAM; the image alone for a landmarks-only model) computed on
+    the model the pipeline trained, with the hands ExampleGen found.
+    """
+    confidence = predictions.probabilities.max(axis=1)
+    wrong = np.flatnonzero(predictions.predicted != predictions.labels)
+    right = np.flatnonzero(predictions.predicted == predictions.labels)
+    wrong = wrong[np.argsort(-confidence[wrong])]
+    sure = wrong[confidence[wrong] >= LABEL_ERROR_CONFIDENCE]
+    groups = {
+        "label_errors": sure[:SHOWN_PER_GROUP],
+        "misclassified": wrong[confidence[wrong] < LABEL_ERROR_CONFIDENCE][:SHOWN_PER_GROUP],
+        "least_confident": right[np.argsort(confidence[right])][:SHOWN_PER_GROUP],
+    }
+    chosen = np.concatenate(list(groups.values())).astype(int)
+    strips = _strips(explained, predictions, chosen) if len(chosen) else {}
+    result = {
+        name: [_item(predictions, int(i), strips[int(i)]) for i in indices]
+        for name, indices in groups.items()
+    }
+    result["counts"] = {"wrong": len(wrong), "label_errors": len(sure), "images": len(confidence)}
+    return result
+
+
+def _strips(
+    explained: ExplainedModel, predictions: SplitPredictions, chosen: np.ndarray
+) -> dict[int, str]:
+    from signpipe.inference.explain import panels_png
+
+    inputs = explained.inputs(
+        [predictions.encoded[i] for i in chosen], [predictions.hands[i] for i in chosen]
+    )
+    answers = predictions.predicted[chosen]
+    ig, cam = explained.saliency(inputs, answers, IG_STEPS)
+    strips = {}
+    for row, index in enumerate(chosen):
+        answer = predictions.classes[answers[row]]
+        png = panels_png(
+            inputs["image"][row],
+            None if ig is None else ig[row],
+            None if cam is None else cam[row],
+            f"read as {answer}",
+            inches=1.6,
+        )
+        strips[int(index)] = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return strips
+
+
+def _item(predictions: SplitPredictions, index: int, strip: str) -> dict:
+    label = predictions.labels[index]
+    return {
+        "path": predictions.paths[index],
+        "label": predictions.classes[label] if label >= 0 else "?",
+        "answer": predictions.classes[predictions.predicted[index]],
+        "confidence": float(predictions.probabilities[index].max()),
+        "strip": strip,
+    }
+
+
+def population_view(
+    explained: ExplainedModel, predictions: SplitPredictions, train: standard_artifacts.Examples
+) -> str:
+    """Eval and training images by the model's penultimate features (the image's pooled
+    features, with the landmark embedding of a model that reads the hand), projected to 2-D."""
+    from sklearn.manifold import TSNE
+
+    from signpipe.inference import saliency
+    from signpipe.runs.eval_predictions import read_split
+
+    train_encoded, train_hands, train_labels = read_split(
+        train, "train", predictions.classes, TRAIN_POINTS
+    )
+    encoded = list(predictions.encoded) + train_encoded
+    hands = list(predictions.hands) + train_hands
+    embedder = saliency.Embedder(explained.model)
+    features, probabilities = [], []
+    for start in range(0, len(encoded), 64):
+        batch = explained.inputs(encoded[start : start + 64], hands[start : start + 64])
+        pooled, scores = embedder(batch)
+        features.append(pooled)
+        probabilities.append(scores)
+    features = np.concatenate(features)
+    labels = np.concatenate([predictions.labels, train_labels])
+    wrong = np.concatenate(probabilities).argmax(axis=1) != labels
+    points = TSNE(
+        n_components=2,
+        perplexity=min(30.0, max(2.0, (len(features) - 1) / 3)),
+        init="pca",
+        random_state=0,
+    ).fit_transform(features)
+    is_eval = np.arange(len(points)) < len(predictions.encoded)
+    return charts.population(points, labels, wrong, is_eval, predictions.classes)

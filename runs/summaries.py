@@ -1,0 +1,189 @@
+"""What the newest run produced, summed up for the terminal: data, model, TFLite, schema."""
+
+import dataclasses
+import json
+import os
+import shutil
+
+from signpipe.components import ingestion_report
+from signpipe.components.artifacts import DataReport, TFLiteModels
+from signpipe.components.evaluation import blessing_failures, evaluation_metrics
+from signpipe.errors import ConfigError
+from signpipe.pipeline.configs import PipelineConfig
+from signpipe.runs.store import latest_artifact
+
+_SCHEMA_FILE = "schema.pbtxt"
+
+
+@dataclasses.dataclass
+class ModelSummary:
+    """What the model half of the latest run produced."""
+
+    eval_accuracy: float | None
+    test_accuracy: float | None
+    per_class: dict[str, tuple[float, float]]  # label: (precision, recall) on the eval split
+    blessed: bool
+    why_not_blessed: list[str]
+    pushed_path: str | None
+    tflite: dict | None = None  # the TFLite exporter's report
+
+    def describe(self) -> str:
+        """Human-readable lines for the end of a run."""
+
+        def percent(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.1%}"
+
+        lines = [
+            "Model:",
+            f"  eval accuracy: {percent(self.eval_accuracy)}, "
+            f"test accuracy: {percent(self.test_accuracy)}",
+        ]
+        if self.per_class:
+            worst = sorted(self.per_class.items(), key=lambda item: min(item[1]))[:3]
+            lines.append(
+                "  weakest classes (precision/recall): "
+                + ", ".join(f"{label} {p:.0%}/{r:.0%}" for label, (p, r) in worst)
+            )
+        if self.blessed:
+            lines.append(f"  BLESSED and pushed to {self.pushed_path}")
+        else:
+            lines.append("  NOT blessed, so nothing was pushed:")
+            lines += [f"    - {reason}" for reason in self.why_not_blessed]
+        if self.tflite:
+            reference = percent(self.tflite["saved_model_accuracy"])
+            lines.append(f"TFLite ({self.tflite['split']} split, SavedModel {reference}):")
+            for name, result in self.tflite["variants"].items():
+                if result["status"] != "ok":
+                    lines.append(f"  {name}: FAILED: {result['why']}")
+                    continue
+                verdict = "blessed" if result["blessed"] else f"not blessed: {result['why']}"
+                lines.append(
+                    f"  {name}: {percent(result['accuracy'])} top-1, "
+                    f"{result['size_bytes'] / 2**20:.1f} MB, "
+                    f"{result['latency']['one_thread']['median_ms']:.1f} ms, {verdict}"
+                )
+            where = self.tflite.get("pushed_to") or self.tflite.get("not_pushed_because")
+            lines.append(f"  pushed: {where}")
+        return "\n".join(lines)
+
+
+def class_labels_of(transform_graph_uri: str) -> list[str]:
+    """Label strings by class index, from a transform graph's vocabulary."""
+    import tensorflow_transform as tft
+
+    from signpipe.models.preprocessing import class_labels
+
+    return class_labels(tft.TFTransformOutput(transform_graph_uri))
+
+
+def _class_labels(config: PipelineConfig) -> list[str]:
+    """Label strings by class index, from the newest transform graph's vocabulary."""
+    graph = latest_artifact(config, "TransformGraph", "Transform")
+    return class_labels_of(graph.uri) if graph else []
+
+
+def model_summary(config: PipelineConfig) -> ModelSummary:
+    """Summarise the newest evaluation, blessing and push of this pipeline."""
+    evaluation = latest_artifact(config, "ModelEvaluation", "Evaluator")
+    blessing = latest_artifact(config, "ModelBlessing", "Evaluator")
+    if evaluation is None or blessing is None:
+        raise ConfigError(f"no evaluated model in {config.metadata_path}: run `signpipe run`")
+    eval_accuracy, per_class = evaluation_metrics(evaluation.uri)
+    failures = blessing_failures(evaluation.uri)
+    labels = _class_labels(config)
+    test = latest_artifact(config, "ModelEvaluation", "TestEvaluator")
+    pushed = latest_artifact(config, "PushedModel", "Pusher")
+    blessed = blessing.custom_properties["blessed"].int_value == 1
+    pushed_path = None
+    if blessed and pushed is not None and pushed.custom_properties["pushed"].int_value == 1:
+        pushed_path = pushed.custom_properties["pushed_destination"].string_value
+    return ModelSummary(
+        eval_accuracy=eval_accuracy,
+        test_accuracy=evaluation_metrics(test.uri)[0] if test else None,
+        per_class={
+            labels[class_id] if class_id < len(labels) else str(class_id): values
+            for class_id, values in per_class.items()
+        },
+        blessed=blessed,
+        why_not_blessed=failures or ([] if blessed else ["see the Evaluator's validation result"]),
+        pushed_path=pushed_path,
+        tflite=tflite_report(config),
+    )
+
+
+@dataclasses.dataclass
+class DataSummary:
+    """What the data half of the latest run found."""
+
+    counts: dict[str, dict[str, int]]
+    split_by: str
+    groups: dict[str, list[str]]  # split (or fold) -> its groups, when split by group
+    quarantined: int
+    duplicates_dropped: int
+    anomalies: int
+    drift: str  # the drift verdict against the previous span
+    hands: str  # the share of images with a hand found, e.g. `83% (train 85%, eval 80%)`
+    report_path: str
+
+    def describe(self) -> str:
+        """Human-readable lines for the end of a run."""
+        lines = ["Data:"]
+        for split, per_label in self.counts.items():
+            lines.append(
+                f"  {split:>5}: {sum(per_label.values())} images in {len(per_label)} classes"
+            )
+        lines.append(f"  split by {self.split_by}")
+        lines += [f"  groups in {name}: {', '.join(g)}" for name, g in self.groups.items()]
+        lines += [
+            f"  quarantined files: {self.quarantined}, duplicates dropped: "
+            f"{self.duplicates_dropped}, anomalies: {self.anomalies}",
+            f"  hands found: {self.hands}",
+            f"  drift: {self.drift}",
+            f"Data validation report: {self.report_path}",
+        ]
+        return "\n".join(lines)
+
+
+def data_summary(config: PipelineConfig) -> DataSummary:
+    """Summarise the newest Examples and data report of this pipeline."""
+    examples = latest_artifact(config, "Examples", "ImageFolderExampleGen")
+    report = latest_artifact(config, DataReport.TYPE_NAME, "DataValidationReport")
+    if examples is None or report is None:
+        raise ConfigError(f"no completed run found in {config.metadata_path}: run `signpipe run`")
+    ingestion = ingestion_report.read_report(examples.uri)
+    return DataSummary(
+        counts={split: ingestion["counts"][split] for split in ingestion["split_names"]},
+        split_by=ingestion["split_by"],
+        groups=ingestion.get("groups", {}),
+        quarantined=ingestion["totals"]["quarantined"],
+        duplicates_dropped=ingestion["totals"]["duplicates_dropped"],
+        anomalies=report.custom_properties["anomalies"].int_value,
+        drift=report.custom_properties[DataReport.DRIFT_PROPERTY].string_value
+        if DataReport.DRIFT_PROPERTY in report.custom_properties
+        else "not compared",
+        hands=report.custom_properties[DataReport.HANDS_PROPERTY].string_value
+        if DataReport.HANDS_PROPERTY in report.custom_properties
+        else "not recorded (a report from before hand analysis)",
+        report_path=os.path.join(report.uri, DataReport.PAGE_FILE),
+    )
+
+
+def tflite_report(config: PipelineConfig) -> dict | None:
+    """The newest TFLite variants report (tflite_report.json), if the run exported any."""
+    exported = latest_artifact(config, TFLiteModels.TYPE_NAME, "TFLiteExporter")
+    if exported is None:
+        return None
+    with open(os.path.join(exported.uri, TFLiteModels.REPORT_JSON), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def export_schema(config: PipelineConfig, out_path: str) -> str:
+    """Copy the newest inferred schema to out_path for curation and return the path."""
+    schema = latest_artifact(config, "Schema", "SchemaGen")
+    if schema is None:
+        raise ConfigError(
+            f"no inferred schema in {config.metadata_path}: run `signpipe validate ROOT` first"
+        )
+    os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
+    shutil.copyfile(os.path.join(schema.uri, _SCHEMA_FILE), out_path)
+    return out_path

@@ -1,0 +1,252 @@
+"""TFLite variants: each converts with every model input, loads and classifies; int8 is
+integer-only; failures stay local.
+
+The models are build_classifier's (its head: Dense, Dropout, Multiply, Concatenate) on a
+tiny stand-in for the backbone; Lite0 goes through float32, int8 and qat_int8 in
+test_model_pipeline.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from signpipe.components.tflite_exporter import (
+    converters,
+    input_docs,
+    measure,
+    qat,
+    variants_page,
+)
+from signpipe.components.tflite_exporter.executor import Executor
+from signpipe.components.tflite_exporter.tflite_classifier import TFLiteClassifier
+from signpipe.errors import ConfigError
+from signpipe.models import features, preprocessing
+from signpipe.models import model as model_module
+from signpipe.models.model import build_classifier
+from signpipe.pipeline.configs import TrainingConfig
+
+SIZE = 32
+CLASSES = 3
+EXAMPLES = 12
+VARIANTS = ("float32", "dynamic_range", "float16", "int8", "qat_int8")
+# Largest difference from the Keras model's probabilities, per variant.
+TOLERANCE = {"float32": 1e-4, "dynamic_range": 0.05, "float16": 0.01, "int8": 0.1, "qat_int8": 0.1}
+
+
+def _tiny_backbone(name: str, weights: str, shape: tuple[int, int, int]) -> tf_keras.Model:
+    """The backbone's kinds of layers (input normalisation, conv, BatchNorm, ReLU6), small."""
+    inputs = tf_keras.Input(shape, name=features.IMAGE_FEATURE)
+    x = tf_keras.layers.Rescaling(1 / 128.0, -127 / 128.0, name="normalize")(inputs)
+    x = tf_keras.layers.Conv2D(8, 3, strides=2, use_bias=False)(x)
+    x = tf_keras.layers.BatchNormalization()(x)
+    x = tf_keras.layers.ReLU(6.0)(x)
+    x = tf_keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+    x = tf_keras.layers.BatchNormalization()(x)
+    return tf_keras.Model(inputs, tf_keras.layers.ReLU(6.0)(x))
+
+
+def _classifier(inputs: str) -> tf_keras.Model:
+    """build_classifier on the tiny backbone, with a sharp softmax: answers differ by input."""
+    tf_keras.utils.set_random_seed(0)
+    options = TrainingConfig(inputs=inputs, image_size=SIZE, backbone_weights="none")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(model_module, "build_backbone", _tiny_backbone)
+        model = build_classifier(options, CLASSES)
+    softmax = model.get_layer("head_softmax")
+    kernel, bias = softmax.get_weights()
+    softmax.set_weights([kernel * 20.0, bias])
+    return model
+
+
+def _data(names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Inputs as Transform makes them: tinted noise images (0-255), landmark features of
+    random hands, every third example without a hand (zeros, hand_found 0)."""
+    rng = np.random.default_rng(0)
+    found = np.arange(EXAMPLES) % 3 != 0
+    handedness = np.where(np.arange(EXAMPLES) % 2 == 0, features.LEFT, features.RIGHT)
+    landmarks = rng.uniform(0.2, 0.8, (EXAMPLES, features.LANDMARK_VALUES))
+    tints = rng.uniform(0.1, 1.0, (EXAMPLES, 1, 1, 3))  # pooled features differ by image
+    tints[0] = 1.0  # one image spans 0-255
+    data = {
+        features.IMAGE_FEATURE: rng.uniform(0, 255, (EXAMPLES, SIZE, SIZE, 3)) * tints,
+        features.LANDMARK_FEATURE: preprocessing.landmark_features(
+            tf.constant(landmarks * found[:, np.newaxis], tf.float32),
+            tf.constant(found.astype(np.int64)),
+            tf.constant(np.where(found, handedness, features.NO_HAND)),
+            tf.fill([EXAMPLES], 4 / 3),
+        ).numpy(),
+        features.HAND_FOUND_FEATURE: found[:, np.newaxis],
+    }
+    return {name: data[name].astype(np.float32) for name in names}
+
+
+@pytest.fixture(scope="module")
+def hand_models() -> dict[str, tf_keras.Model]:
+    return {inputs: _classifier(inputs) for inputs in features.MODEL_INPUTS}
+
+
+def _convert(model: tf_keras.Model, variant: str, data: dict[str, np.ndarray]) -> bytes:
+    """The variant's flatbuffer, as the executor makes it (QAT: one short epoch)."""
+    if variant == "qat_int8":
+        labels = np.arange(EXAMPLES) % CLASSES
+        batches = tf.data.Dataset.from_tensor_slices((data, labels)).batch(6)
+        model = qat.quantization_aware_fine_tune(model, batches, data, epochs=1, learning_rate=1e-5)
+    with converters.saved_signature(model) as saved:
+        return converters.convert(saved, variant, data)
+
+
+def _write(tmp_path, name: str, content: bytes) -> str:
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(content)
+    return str(path)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("inputs", ["both", "landmarks", "image"])
+def test_every_variant_takes_the_models_inputs_by_name(inputs, variant, hand_models, tmp_path):
+    model = hand_models[inputs]
+    data = _data(tuple(model.input_names))
+    content = _convert(model, variant, data)
+    tflite = TFLiteClassifier(_write(tmp_path, variant, content))
+    assert tflite.input_names == features.MODEL_INPUTS[inputs]
+    assert tflite.image_size == (SIZE if inputs != "landmarks" else None)
+
+    expected = model(data, training=False).numpy()
+    assert np.ptp(expected.max(axis=1)) > 0.2  # the answers depend on the inputs
+    # Keys the model does not take are ignored: the three transformed features fit any model.
+    probabilities = tflite.probabilities({**_data(tuple(features.MODEL_INPUTS["both"])), **data})
+    assert probabilities.shape == (EXAMPLES, CLASSES)
+    np.testing.assert_allclose(probabilities, expected, atol=TOLERANCE[variant])
+
+    labels = expected.argmax(axis=1)
+    measured = measure.measure(tflite.path, data, labels, labels, latency_runs=2)
+    assert measured["agreement"] >= 0.9
+    assert measured["latency"]["one_thread"]["median_ms"] > 0
+    details = measured["inputs"]
+    assert list(details) == list(tflite.input_names)
+    if variant in ("int8", "qat_int8"):
+        assert converters.float_ops(content) == []
+        assert {d["dtype"] for d in details.values()} == {"uint8"}
+        output = tflite.interpreter.get_output_details()[0]
+        assert np.dtype(output["dtype"]) == np.uint8
+        if inputs != "landmarks":  # raw pixels in
+            assert details["image"]["scale"] == pytest.approx(1.0, rel=0.02)
+            assert abs(details["image"]["zero_point"]) <= 1
+    else:
+        assert {d["dtype"] for d in details.values()} == {"float32"}
+        assert converters.float_ops(content)  # the check sees float ops
+
+
+def test_int8_refuses_inputs_that_are_zero_in_every_representative_example(hand_models):
+    model = hand_models["landmarks"]
+    no_hands = {name: np.zeros_like(v) for name, v in _data(tuple(model.input_names)).items()}
+    with (
+        converters.saved_signature(model) as saved,
+        pytest.raises(converters.ConversionError, match=r"landmarks.*hand_found.*cannot be"),
+    ):
+        converters.convert(saved, "int8", no_hands)
+
+
+def test_missing_or_misshapen_inputs_are_named(hand_models, tmp_path):
+    model = hand_models["landmarks"]
+    data = _data(tuple(model.input_names))
+    with converters.saved_signature(model) as saved:
+        tflite = TFLiteClassifier(_write(tmp_path, "f", converters.convert(saved, "float32")))
+    with pytest.raises(ConfigError, match=r"\['hand_found'\] not given"):
+        tflite.probabilities({"landmarks": data["landmarks"]})
+    with pytest.raises(
+        ConfigError,
+        match=rf"'landmarks' must be \[N, \.\.\.\] \[{features.LANDMARK_FEATURE_SIZE}\]",
+    ):
+        tflite.probabilities({**data, "landmarks": data["landmarks"][:, :21]})
+    with pytest.raises(ConfigError, match="different numbers of examples"):
+        tflite.probabilities({**data, "hand_found": data["hand_found"][:2]})
+
+
+def test_the_report_says_what_a_phone_feeds_each_input(hand_models):
+    docs = input_docs.describe(hand_models["both"])
+    assert {name: spec["shape"] for name, spec in docs["inputs"].items()} == {
+        "image": [SIZE, SIZE, 3],
+        "landmarks": [features.LANDMARK_FEATURE_SIZE],
+        "hand_found": [1],
+    }
+    assert f"{features.HAND_BOX_SCALE} x the larger" in docs["inputs"]["image"]["how"]
+    report = {
+        "split": "test",
+        "images": 4,
+        "saved_model_accuracy": 0.5,
+        "max_drop_from_saved_model": 0.01,
+        "representative_images": 4,
+        "representative_hands_found": 3,
+        "inputs": docs,
+        "variants": {},
+    }
+    page = variants_page.render(report)
+    assert "3 of them with a hand found" in page and "<code>hand_found</code> [1]" in page
+
+
+def test_the_documented_recipes_are_what_transform_computes():
+    """input_docs' landmark features and crop box, followed step by step, match Transform."""
+    width, height, aspect = 640, 480, 640 / 480
+    points = np.random.default_rng(1).uniform(0.1, 0.9, (2, features.LANDMARK_COUNT, 3))
+    hands = [features.LEFT, features.RIGHT]
+    expected = []
+    for one, hand in zip(points, hands, strict=True):
+        relative = one * [aspect, 1.0, aspect]
+        relative = relative - relative[0]
+        relative /= max(np.hypot(relative[:, 0], relative[:, 1]).max(), 1e-6)
+        if hand == features.LEFT:
+            relative[:, 0] *= -1
+        count = features.LANDMARK_COUNT
+        pairs = [(i, j) for i in range(count) for j in range(i + 1, count)]
+        gaps = [np.sqrt(np.sum((relative[i] - relative[j]) ** 2) + 1e-12) for i, j in pairs]
+        expected.append(np.concatenate([relative.ravel(), gaps]))
+    got = preprocessing.landmark_features(
+        tf.constant(points.reshape(2, -1), tf.float32),
+        tf.constant([1, 1]),
+        tf.constant(hands),
+        tf.constant([aspect, aspect]),
+    )
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-5)
+
+    xs, ys = points[0, :, 0] * width, points[0, :, 1] * height
+    centre = [(ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2]
+    side = max(features.HAND_BOX_SCALE * max(np.ptp(xs), np.ptp(ys)), 16)
+    box = preprocessing.hand_box(tf.constant(points[0].ravel()), 1, height, width).numpy()
+    np.testing.assert_allclose(
+        box, [*(np.array(centre) - side / 2), *(np.array(centre) + side / 2)], rtol=1e-5
+    )
+    no_hand = preprocessing.hand_box(tf.zeros([features.LANDMARK_VALUES]), 0, height, width)
+    np.testing.assert_allclose(no_hand.numpy(), [-80, 0, 560, 640])  # the frame, centred
+
+
+def test_a_model_with_no_integer_kernel_fails_that_variant_only(tmp_path):
+    images = _data((features.IMAGE_FEATURE,))
+    inputs = tf_keras.Input((SIZE, SIZE, 3), name="image")
+    x = tf_keras.layers.Conv2D(4, 3)(inputs)
+    x = tf_keras.layers.Lambda(tf.math.sin)(x)  # TFLite has SIN in float only
+    x = tf_keras.layers.GlobalAveragePooling2D()(x)
+    model = tf_keras.Model(inputs, tf_keras.layers.Dense(CLASSES, activation="softmax")(x))
+    with converters.saved_signature(model) as saved:
+        float_model = converters.convert(saved, "float32")
+        with pytest.raises(converters.ConversionError, match="SIN"):
+            converters.convert(saved, "int8", images)
+    assert TFLiteClassifier(_write(tmp_path, "f", float_model)).probabilities(images).shape == (
+        EXAMPLES,
+        CLASSES,
+    )
+
+
+def test_the_gate_blesses_within_the_bound_only():
+    ok = Executor._judge({"accuracy": 0.905}, 0.91, 0.01)
+    assert ok["blessed"] and ok["why"] == ""
+    dropped = Executor._judge({"accuracy": 0.89}, 0.91, 0.01)
+    assert not dropped["blessed"] and "2.00 points below" in dropped["why"]
+
+
+def test_a_file_that_is_not_a_signpipe_model_is_named(tmp_path):
+    path = tmp_path / "x.tflite"
+    path.write_bytes(b"not a flatbuffer")
+    with pytest.raises(ConfigError, match=r"x\.tflite"):
+        TFLiteClassifier(str(path))

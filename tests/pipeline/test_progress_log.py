@@ -1,0 +1,44 @@
+"""Progress lines: milestones always, live status only on a terminal, never interleaved."""
+
+import io
+
+import pytest
+
+from signpipe.pipeline import progress_log
+
+
+@pytest.fixture
+def lines(request):
+    out = io.StringIO()
+    handler = progress_log.TerminalLines(out, tty=request.param)
+    progress_log.LOGGER.addHandler(handler)
+    yield handler, out
+    progress_log.LOGGER.removeHandler(handler)
+
+
+@pytest.mark.parametrize("lines", [False], indirect=True)
+def test_a_log_gets_milestones_and_step_lines_but_no_status_updates(lines):
+    handler, out = lines
+    handler.line("  Trainer ...")
+    progress_log.report("Trainer", "head epoch 1/5, batch 6, loss 2.100")
+    progress_log.report("Trainer", "head epoch 1/5: loss 1.900, accuracy 40.0%", milestone=True)
+    handler.line("  Trainer done in 12.0s")
+    assert out.getvalue() == (
+        "  Trainer ...\n"
+        "    Trainer: head epoch 1/5: loss 1.900, accuracy 40.0%\n"
+        "  Trainer done in 12.0s\n"
+    )
+    assert "\r" not in out.getvalue()
+
+
+@pytest.mark.parametrize("lines", [True], indirect=True)
+def test_a_terminal_gets_a_status_line_rewritten_in_place_and_cleared(lines):
+    handler, out = lines
+    progress_log.report("ImageFolderExampleGen", "100 images read")
+    progress_log.report("ImageFolderExampleGen", "200 images read")
+    handler.line("  ImageFolderExampleGen done in 3.0s")
+    assert out.getvalue() == (
+        "\r\x1b[K    ImageFolderExampleGen: 100 images read"
+        "\r\x1b[K    ImageFolderExampleGen: 200 images read"
+        "\r\x1b[K  ImageFolderExampleGen done in 3.0s\n"
+    )

@@ -1,0 +1,53 @@
+"""The run report of a real run opens in headless Chromium with every section and image."""
+
+import os
+
+import pytest
+
+from signpipe.runs.history import list_runs, report_path
+from signpipe.runs.report.page import SECTIONS, write_report
+from tests.headless_chromium import browser, page_facts
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if browser() is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing: .ci/run installs Debian's chromium package")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+
+
+def test_the_report_shows_every_section_with_no_broken_image(blessed_run, chromium):
+    first = list_runs(blessed_run)[-1]  # the shared run: blessed, pushed, TFLite made
+    path = write_report(blessed_run, first.run_id)
+    assert path == report_path(blessed_run, first.run_id)
+    facts = page_facts(path)
+    assert facts["title"] == f"signpipe run {first.run_id}"
+    assert facts["broken"] == []
+    assert facts["images"] >= 10  # curves, confusion matrix, data charts, sample grid
+    assert set(SECTIONS) - {"cross_validation"} <= set(facts["sections"])
+    text = facts["text"]
+    assert f"Blessed, pushed as version {first.pushed[0]}" in text
+    for expected in (
+        "eval accuracy",
+        "Precision and recall per class",
+        "Confusion matrix",
+        "Most confused pairs",
+        "float32",
+        "int8",
+        "Class balance",
+        "Samples",
+    ):
+        assert expected in text, expected
+
+
+def test_a_broken_image_is_caught(tmp_path, chromium):
+    page = tmp_path / "broken.html"
+    page.write_text(
+        '<html><body><section id="s">x<img alt="bad" src="data:image/png;base64,AAAA">'
+        "</section></body></html>"
+    )
+    facts = page_facts(str(page))
+    assert facts["broken"] == ["bad"] and facts["sections"] == ["s"]
