@@ -6,7 +6,7 @@ from tfx.proto import trainer_pb2
 
 from signpipe.components.evaluation import eval_config
 from signpipe.components.gated_evaluator.component import GatedEvaluator
-from signpipe.components.image_folder_example_gen.executor import data_root_groups
+from signpipe.components.image_folder_example_gen.data_root import data_root_groups
 from signpipe.components.parameterized_trainer.component import ParameterizedTrainer
 from signpipe.components.split_names import (
     EVAL,
