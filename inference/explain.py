@@ -17,6 +17,7 @@ from signpipe.components.image_folder_example_gen.hand_analysis import (
     HandFacts,
 )
 from signpipe.errors import ConfigError
+from signpipe.inference.predict import Prediction
 from signpipe.inference.serving_client import (
     DEFAULT_HAND_MIN_CONFIDENCE,
     HANDS_SIGNATURE,
@@ -30,24 +31,14 @@ NO_IMAGE_BRANCH = "no image branch:\nthe model reads only\nthe hand landmarks"
 
 
 @dataclasses.dataclass
-class Explanation:
+class Explanation(Prediction):
     """The model's answer for one image and where its explanation was written."""
 
-    image: str
-    label: str | None = None
-    confidence: float | None = None
-    hand_found: bool | None = None  # None: the model does not read the hand
     output: str | None = None
-    error: str | None = None
 
     def line(self) -> str:
         """`path: label (97.1%, hand found) -> explanation.png` or `path: error: ...`."""
-        if self.error:
-            return f"{self.image}: error: {self.error}"
-        hand = ""
-        if self.hand_found is not None:
-            hand = ", hand found" if self.hand_found else ", no hand found: whole frame"
-        return f"{self.image}: {self.label} ({self.confidence:.1%}{hand}) -> {self.output}"
+        return super().line() if self.error else f"{super().line()} -> {self.output}"
 
 
 class ExplainedModel:
@@ -189,7 +180,7 @@ def _explain_one(
         None if cam is None else cam[0],
         f"{label} ({confidence:.1%})",
     )
-    return Explanation(path, label, confidence, found, output)
+    return Explanation(path, label=label, confidence=confidence, hand_found=found, output=output)
 
 
 def overlay(axis, image: np.ndarray, saliency_map: np.ndarray | None, title: str) -> None:

@@ -8,7 +8,6 @@ from signpipe.components.split_names import EVAL, TRAIN, fold_split
 from signpipe.pipeline.configs import PipelineConfig
 from signpipe.pipeline.cross_validation import EVALUATOR_PREFIX
 from signpipe.runs.history import RunRecord, report_path
-from signpipe.runs.summaries import class_labels_of
 
 SHIP_ADVICE = (
     "A cross-validation run measures and pushes nothing. To ship a model, run without "
@@ -95,8 +94,7 @@ def fold_results(run: RunRecord) -> CrossValidationResults | None:
     if examples is None or not is_cross_validation(run):
         return None
     report = ingestion_report.read_report(examples.uri)
-    graph = run.output("Transform", "transform_graph")
-    labels = class_labels_of(graph.uri) if graph else []
+    labels = run.class_labels()
     folds = []
     for fold, groups in report["groups"].items():
         evaluation = run.output(f"{EVALUATOR_PREFIX}{fold}", "evaluation")

@@ -9,6 +9,7 @@ from typing import Any
 
 from ml_metadata.proto import metadata_store_pb2
 
+from signpipe.components.artifacts import TFLiteModels
 from signpipe.components.evaluation import evaluation_metrics
 from signpipe.errors import ConfigError
 from signpipe.pipeline.configs import PipelineConfig
@@ -75,6 +76,25 @@ class RunRecord:
         return properties["pushed_version"].string_value, properties[
             "pushed_destination"
         ].string_value
+
+    def class_labels(self) -> list[str]:
+        """Label strings by class index, from this run's transform graph; [] without one."""
+        graph = self.output("Transform", "transform_graph")
+        if graph is None:
+            return []
+        import tensorflow_transform as tft
+
+        from signpipe.models.preprocessing import class_labels
+
+        return class_labels(tft.TFTransformOutput(graph.uri))
+
+    def tflite_report(self) -> dict | None:
+        """The TFLite variants report (tflite_report.json), if this run exported any."""
+        exported = self.output("TFLiteExporter", "tflite_models")
+        if exported is None:
+            return None
+        with open(os.path.join(exported.uri, TFLiteModels.REPORT_JSON), encoding="utf-8") as handle:
+            return json.load(handle)
 
     def marks(self) -> str:
         """One character per step in order: + done, = cached, X failed, > running."""

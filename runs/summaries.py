@@ -1,16 +1,15 @@
 """What the newest run produced, summed up for the terminal: data, model, TFLite, schema."""
 
 import dataclasses
-import json
 import os
 import shutil
 
 from signpipe.components import ingestion_report
-from signpipe.components.artifacts import DataReport, TFLiteModels
+from signpipe.components.artifacts import DataReport
 from signpipe.components.evaluation import blessing_failures, evaluation_metrics
 from signpipe.errors import ConfigError
 from signpipe.pipeline.configs import PipelineConfig
-from signpipe.runs.store import latest_artifact
+from signpipe.runs.history import RunRecord, find_run
 
 _SCHEMA_FILE = "schema.pbtxt"
 
@@ -67,47 +66,29 @@ class ModelSummary:
         return "\n".join(lines)
 
 
-def class_labels_of(transform_graph_uri: str) -> list[str]:
-    """Label strings by class index, from a transform graph's vocabulary."""
-    import tensorflow_transform as tft
-
-    from signpipe.models.preprocessing import class_labels
-
-    return class_labels(tft.TFTransformOutput(transform_graph_uri))
-
-
-def _class_labels(config: PipelineConfig) -> list[str]:
-    """Label strings by class index, from the newest transform graph's vocabulary."""
-    graph = latest_artifact(config, "TransformGraph", "Transform")
-    return class_labels_of(graph.uri) if graph else []
-
-
-def model_summary(config: PipelineConfig) -> ModelSummary:
-    """Summarise the newest evaluation, blessing and push of this pipeline."""
-    evaluation = latest_artifact(config, "ModelEvaluation", "Evaluator")
-    blessing = latest_artifact(config, "ModelBlessing", "Evaluator")
-    if evaluation is None or blessing is None:
-        raise ConfigError(f"no evaluated model in {config.metadata_path}: run `signpipe run`")
+def model_summary(config: PipelineConfig, run: RunRecord | None = None) -> ModelSummary:
+    """Summarise a run's evaluation, blessing and push; by default the newest run's."""
+    run = run or find_run(config)
+    evaluation = run.output("Evaluator", "evaluation")
+    if evaluation is None or run.blessed is None:
+        raise ConfigError(
+            f"run {run.run_id} in {config.home} evaluated no model: run `signpipe run`"
+        )
     eval_accuracy, per_class = evaluation_metrics(evaluation.uri)
     failures = blessing_failures(evaluation.uri)
-    labels = _class_labels(config)
-    test = latest_artifact(config, "ModelEvaluation", "TestEvaluator")
-    pushed = latest_artifact(config, "PushedModel", "Pusher")
-    blessed = blessing.custom_properties["blessed"].int_value == 1
-    pushed_path = None
-    if blessed and pushed is not None and pushed.custom_properties["pushed"].int_value == 1:
-        pushed_path = pushed.custom_properties["pushed_destination"].string_value
+    labels = run.class_labels()
     return ModelSummary(
         eval_accuracy=eval_accuracy,
-        test_accuracy=evaluation_metrics(test.uri)[0] if test else None,
+        test_accuracy=run.accuracy("TestEvaluator"),
         per_class={
             labels[class_id] if class_id < len(labels) else str(class_id): values
             for class_id, values in per_class.items()
         },
-        blessed=blessed,
-        why_not_blessed=failures or ([] if blessed else ["see the Evaluator's validation result"]),
-        pushed_path=pushed_path,
-        tflite=tflite_report(config),
+        blessed=run.blessed,
+        why_not_blessed=failures
+        or ([] if run.blessed else ["see the Evaluator's validation result"]),
+        pushed_path=run.pushed[1] if run.blessed and run.pushed else None,
+        tflite=run.tflite_report(),
     )
 
 
@@ -144,12 +125,15 @@ class DataSummary:
         return "\n".join(lines)
 
 
-def data_summary(config: PipelineConfig) -> DataSummary:
-    """Summarise the newest Examples and data report of this pipeline."""
-    examples = latest_artifact(config, "Examples", "ImageFolderExampleGen")
-    report = latest_artifact(config, DataReport.TYPE_NAME, "DataValidationReport")
+def data_summary(config: PipelineConfig, run: RunRecord | None = None) -> DataSummary:
+    """Summarise a run's Examples and data report; by default the newest run's."""
+    run = run or find_run(config)
+    examples = run.output("ImageFolderExampleGen", "examples")
+    report = run.output("DataValidationReport", "report")
     if examples is None or report is None:
-        raise ConfigError(f"no completed run found in {config.metadata_path}: run `signpipe run`")
+        raise ConfigError(
+            f"run {run.run_id} in {config.home} did not validate its data: run `signpipe run`"
+        )
     ingestion = ingestion_report.read_report(examples.uri)
     return DataSummary(
         counts={split: ingestion["counts"][split] for split in ingestion["split_names"]},
@@ -168,18 +152,9 @@ def data_summary(config: PipelineConfig) -> DataSummary:
     )
 
 
-def tflite_report(config: PipelineConfig) -> dict | None:
-    """The newest TFLite variants report (tflite_report.json), if the run exported any."""
-    exported = latest_artifact(config, TFLiteModels.TYPE_NAME, "TFLiteExporter")
-    if exported is None:
-        return None
-    with open(os.path.join(exported.uri, TFLiteModels.REPORT_JSON), encoding="utf-8") as handle:
-        return json.load(handle)
-
-
 def export_schema(config: PipelineConfig, out_path: str) -> str:
     """Copy the newest inferred schema to out_path for curation and return the path."""
-    schema = latest_artifact(config, "Schema", "SchemaGen")
+    schema = find_run(config).output("SchemaGen", "schema")
     if schema is None:
         raise ConfigError(
             f"no inferred schema in {config.metadata_path}: run `signpipe validate ROOT` first"

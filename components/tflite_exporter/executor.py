@@ -119,7 +119,7 @@ class Executor(base_executor.BaseExecutor):
                 path = os.path.join(output.uri, f"{variant}.tflite")
                 with fileio.open(path, "wb") as handle:
                     handle.write(content)
-                report["variants"][variant] = self._judge(
+                report["variants"][variant] = measure.judge(
                     measure.measure(
                         path, inputs, truth, reference, exec_properties[LATENCY_RUNS_KEY]
                     ),
@@ -170,23 +170,6 @@ class Executor(base_executor.BaseExecutor):
         )
         with converters.saved_signature(aware) as aware_model:
             return converters.convert(aware_model, variant, calibration)
-
-    @staticmethod
-    def _judge(metrics: dict, reference_accuracy: float, max_drop: float, **extra) -> dict:
-        """Bless a variant whose accuracy stays within max_drop of the SavedModel's."""
-        drop = reference_accuracy - metrics["accuracy"]
-        blessed = drop <= max_drop + 1e-9
-        why = (
-            f"accuracy {metrics['accuracy']:.4f} is {drop * 100:.2f} points below the "
-            f"SavedModel's {reference_accuracy:.4f}; the bound is {max_drop * 100:.2f}"
-        )
-        return {
-            "status": "ok",
-            "blessed": blessed,
-            "why": "" if blessed else why,
-            **metrics,
-            **extra,
-        }
 
     @staticmethod
     def _push(input_dict, folder: str, report: dict, exec_properties: dict) -> str | None:

@@ -63,3 +63,20 @@ def measure(
         },
         "inputs": classifier.input_details(),
     }
+
+
+def judge(metrics: dict, reference_accuracy: float, max_drop: float, **extra) -> dict:
+    """Bless a variant whose accuracy stays within max_drop of the SavedModel's."""
+    drop = reference_accuracy - metrics["accuracy"]
+    blessed = drop <= max_drop + 1e-9
+    why = (
+        f"accuracy {metrics['accuracy']:.4f} is {drop * 100:.2f} points below the "
+        f"SavedModel's {reference_accuracy:.4f}; the bound is {max_drop * 100:.2f}"
+    )
+    return {
+        "status": "ok",
+        "blessed": blessed,
+        "why": "" if blessed else why,
+        **metrics,
+        **extra,
+    }

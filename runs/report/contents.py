@@ -55,10 +55,9 @@ def gather(run: RunRecord, previous_blessed: RunRecord | None) -> ReportContents
     folds = fold_results(run)
     if folds:
         contents.cross_validation = folds.as_dict()
-    tflite = run.output("TFLiteExporter", "tflite_models")
-    if tflite and os.path.exists(os.path.join(tflite.uri, "tflite_report.json")):
-        with open(os.path.join(tflite.uri, "tflite_report.json"), encoding="utf-8") as handle:
-            contents.tflite_table = variants_page.table(json.load(handle))
+    tflite = run.tflite_report()
+    if tflite:
+        contents.tflite_table = variants_page.table(tflite)
     return contents
 
 
@@ -82,17 +81,8 @@ def _training(model_uri: str) -> dict | None:
     }
 
 
-def _classes(run: RunRecord) -> list[str]:
-    import tensorflow_transform as tft
-
-    from signpipe.models.preprocessing import class_labels
-
-    graph = run.output("Transform", "transform_graph")
-    return class_labels(tft.TFTransformOutput(graph.uri)) if graph else []
-
-
 def _evaluation(run: RunRecord, previous: RunRecord | None) -> dict:
-    classes = _classes(run)
+    classes = run.class_labels()
     accuracy, per_class = evaluation_metrics(run.output("Evaluator", "evaluation").uri)
     result = {
         "eval_accuracy": accuracy,

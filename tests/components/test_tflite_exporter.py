@@ -18,7 +18,6 @@ from signpipe.components.tflite_exporter import (
     qat,
     variants_page,
 )
-from signpipe.components.tflite_exporter.executor import Executor
 from signpipe.components.tflite_exporter.tflite_classifier import TFLiteClassifier
 from signpipe.errors import ConfigError
 from signpipe.models import features, preprocessing
@@ -239,9 +238,9 @@ def test_a_model_with_no_integer_kernel_fails_that_variant_only(tmp_path):
 
 
 def test_the_gate_blesses_within_the_bound_only():
-    ok = Executor._judge({"accuracy": 0.905}, 0.91, 0.01)
+    ok = measure.judge({"accuracy": 0.905}, 0.91, 0.01)
     assert ok["blessed"] and ok["why"] == ""
-    dropped = Executor._judge({"accuracy": 0.89}, 0.91, 0.01)
+    dropped = measure.judge({"accuracy": 0.89}, 0.91, 0.01)
     assert not dropped["blessed"] and "2.00 points below" in dropped["why"]
 
 

@@ -188,7 +188,7 @@ def test_a_new_model_is_compared_with_the_last_blessed_one(blessed_run, monkeypa
             "training.seed": 1,
             "training.head_epochs": 1,  # any new model will do
             "training.finetune_epochs": 0,
-            "evaluation.max_drop_from_saved_model": -1.0,
+            "evaluation.max_accuracy_drop": -1.0,
             **NO_TFLITE,
         },
     )
