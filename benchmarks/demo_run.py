@@ -28,6 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="JSON path under benchmarks/results/")
     parser.add_argument("--log", help="also keep what the run printed, in this file")
+    parser.add_argument("--config", help="a run configuration to pass on (an experiment)")
     args = parser.parse_args()
 
     from signpipe.pipeline.configs import load_config
@@ -35,9 +36,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="signpipe-demo-") as home:
         started = time.perf_counter()
-        output = subprocess.run(
-            [str(SIGNPIPE), "run", "--home", home], capture_output=True, text=True, check=True
-        ).stdout
+        command = [str(SIGNPIPE), "run", "--home", home]
+        command += ["--config", args.config] if args.config else []
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         wall = time.perf_counter() - started
         steps = {
             execution.component: round(execution.seconds, 1)
@@ -49,7 +50,9 @@ def main() -> None:
     write_result(
         args.out,
         {
-            "command": "signpipe run (generated demo data, default configuration)",
+            "command": "signpipe run (generated demo data, default configuration)"
+            if not args.config
+            else f"signpipe run --config {args.config}: {Path(args.config).read_text().strip()}",
             "cores": os.cpu_count(),
             "python": platform.python_version(),
             "wall_s": round(wall, 1),
