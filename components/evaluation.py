@@ -35,8 +35,8 @@ def eval_config(evaluation: EvaluationConfig | None) -> tfma.EvalConfig:
                 # Named, so TFMA loads the SavedModel's signatures only: left empty, it loads
                 # the whole Keras model once to find out, and again to evaluate it.
                 model_type=tfma.TF_GENERIC,
-                signature_name="serving_default",
-                preprocessing_function_names=["transform_features"],
+                signature_name=features.EXAMPLES_SIGNATURE,
+                preprocessing_function_names=[features.TRANSFORM_SIGNATURE],
                 label_key=features.LABEL_FEATURE,
                 prediction_key="probabilities",
             )

@@ -25,16 +25,15 @@ from signpipe.errors import ServingError
 from signpipe.models import features
 from signpipe.pipeline.configs import DataConfig
 
-IMAGE_SIGNATURE = "serving_images"
-HANDS_SIGNATURE = "serving_hands"  # models.model.HANDS_SIGNATURE
-IMAGE_INPUT = "image_bytes"
+IMAGE_SIGNATURE = features.IMAGE_SIGNATURE
+HANDS_SIGNATURE = features.HANDS_SIGNATURE
+IMAGE_INPUT = features.IMAGE_BYTES_INPUT
 HAND_INPUTS = (
     IMAGE_INPUT,
     features.HAND_FOUND_KEY,
     features.HAND_LANDMARKS_KEY,
     features.HANDEDNESS_KEY,
 )
-OUTPUTS = ("label", "class_index", "confidence", "probabilities", "classes")
 HAND_FOUND = "hand_found"  # added to each output row: True, False, or None without serving_hands
 DEFAULT_HAND_MIN_CONFIDENCE = DataConfig.hand_min_confidence  # MediaPipe, as at ingestion
 _T = TypeVar("_T")
@@ -233,7 +232,7 @@ class ServingClient:
                 raise self._grpc_error(err) from None
             columns = {
                 name: tf.make_ndarray(response.outputs[name]).tolist()
-                for name in OUTPUTS
+                for name in features.SERVING_OUTPUTS
                 if name in response.outputs
             }
             return _rows(columns, hands, len(batch))
@@ -283,7 +282,9 @@ class ServingClient:
             got = f"{payload!r:.200}"
             raise self._error("bad response", f"expected {len(batch)} predictions, got {got}")
         columns = {
-            name: [row[name] for row in predictions] for name in OUTPUTS if name in predictions[0]
+            name: [row[name] for row in predictions]
+            for name in features.SERVING_OUTPUTS
+            if name in predictions[0]
         }
         return _rows(columns, hands, len(batch))
 

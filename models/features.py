@@ -47,3 +47,12 @@ MODEL_INPUTS = {
     "landmarks": (LANDMARK_FEATURE, HAND_FOUND_FEATURE),
     "both": (IMAGE_FEATURE, LANDMARK_FEATURE, HAND_FOUND_FEATURE),
 }
+
+# The SavedModel's serving signatures, the image input they share and the outputs each
+# returns: what TF Serving consumers call, so renaming one breaks them.
+EXAMPLES_SIGNATURE = "serving_default"  # serialized tf.Examples
+IMAGE_SIGNATURE = "serving_images"  # image bytes alone: the whole frame
+HANDS_SIGNATURE = "serving_hands"  # image bytes and MediaPipe's hand landmarks
+TRANSFORM_SIGNATURE = "transform_features"  # the transform graph, for TFMA
+IMAGE_BYTES_INPUT = "image_bytes"
+SERVING_OUTPUTS = ("label", "class_index", "confidence", "probabilities", "classes")

@@ -11,9 +11,9 @@ from signpipe.components.data_validation_report.report_page import (
     draw_histogram,
     features_by_name,
     findings_from_anomalies,
-    png_uri,
     standard_buckets,
 )
+from signpipe.components.html_parts import png_uri
 from signpipe.models import features
 
 Statistics = statistics_pb2.DatasetFeatureStatisticsList

@@ -9,7 +9,7 @@ import jinja2
 from PIL import Image, ImageDraw
 
 from signpipe.components.data_validation_report.data_checks import checked_set
-from signpipe.components.data_validation_report.report_page import THUMBNAIL_PX
+from signpipe.components.html_parts import THUMBNAIL_PX
 from signpipe.models import features
 
 # The features the section reads; hand_box is read whole (4 floats), the others' first value.

@@ -4,23 +4,25 @@ import dataclasses
 import os
 from typing import Any
 
+from signpipe.models import features
+
 CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "model_card.md"
 # The signatures a consumer calls; a SavedModel has serving_hands only when its training
 # data had hand analysis (data.hand_analysis, the default).
 SIGNATURES = {
-    "serving_default": "examples: serialized tf.Example protos with an `image_raw` bytes "
+    features.EXAMPLES_SIGNATURE: "examples: serialized tf.Example protos with an `image_raw` bytes "
     "feature, and `hand_found`, `hand_landmarks`, `handedness` as ExampleGen writes them "
     "(absent: no hand, the whole frame)",
-    "serving_hands": "image_bytes [N] encoded JPEG, PNG, GIF or BMP bytes (base64 over REST); "
-    "hand_found [N] int64, 1 when MediaPipe Hands found a hand, else 0; hand_landmarks "
+    features.HANDS_SIGNATURE: "image_bytes [N] encoded JPEG, PNG, GIF or BMP bytes (base64 "
+    "over REST); hand_found [N] int64, 1 when MediaPipe Hands found a hand, else 0; hand_landmarks "
     "[N, 63] float32, its 21 landmarks as x, y, z (x and y in [0, 1] of the image, zeros "
     "when no hand); handedness [N] string, left, right or none. TF Serving cannot run "
     "MediaPipe: the client runs Hands 0.10.9 as ingestion did (static images, one hand, "
     "detection confidence data.hand_min_confidence, 0.5 by default) and sends what it "
     "found. The model then sees the hand crop it was trained on: prefer this signature",
-    "serving_images": "image_bytes: encoded JPEG, PNG, GIF or BMP bytes (base64 over REST); "
-    "no hand is looked for, so the model sees the whole frame",
+    features.IMAGE_SIGNATURE: "image_bytes: encoded JPEG, PNG, GIF or BMP bytes (base64 over "
+    "REST); no hand is looked for, so the model sees the whole frame",
 }
 INPUTS = {
     "image": "the hand crop (the whole frame when no hand is found)",

@@ -3,7 +3,7 @@
 import numpy as np
 from matplotlib.figure import Figure
 
-from signpipe.components.data_validation_report.report_page import png_uri
+from signpipe.components.html_parts import png_uri
 
 PHASES = ("head", "finetune")
 

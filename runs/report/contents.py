@@ -10,8 +10,8 @@ from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
 from signpipe.components.artifacts import DataReport
-from signpipe.components.data_validation_report.report_page import thumbnail
 from signpipe.components.evaluation import blessing_failures, evaluation_metrics
+from signpipe.components.html_parts import thumbnail
 from signpipe.components.tflite_exporter import variants_page
 from signpipe.inference.explain import ExplainedModel
 from signpipe.models.model import HISTORY_FILE

@@ -5,7 +5,7 @@ import os
 
 import jinja2
 
-from signpipe.components.data_validation_report.report_page import STYLE
+from signpipe.components.html_parts import STYLE
 from signpipe.pipeline.configs import PipelineConfig
 from signpipe.runs import fold_results
 from signpipe.runs.history import RunRecord, find_run, list_runs, report_path

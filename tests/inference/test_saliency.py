@@ -19,8 +19,8 @@ from signpipe.inference import saliency
 from signpipe.inference.explain import ExplainedModel, explain_files
 from signpipe.inference.predict import predict_saved_model
 from signpipe.models import features
-from signpipe.models.model import HANDS_INPUT_SIGNATURE
 from signpipe.models.preprocessing import decode_and_resize, hand_inputs
+from signpipe.models.signatures import HANDS_INPUT_SIGNATURE
 from tests.hand_images import hand_images
 
 SIZE = 64

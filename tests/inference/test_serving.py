@@ -34,7 +34,8 @@ from signpipe.inference.predict import (
 )
 from signpipe.inference.serving_client import ServingClient, ServingOptions, find_hand
 from signpipe.models import features
-from signpipe.models.model import HANDS_INPUT_SIGNATURE, HANDS_SIGNATURE
+from signpipe.models.features import HANDS_SIGNATURE
+from signpipe.models.signatures import HANDS_INPUT_SIGNATURE
 from tests.conftest import encode_image
 from tests.fake_tf_serving import FakeTFServing
 from tests.hand_images import hand_images
