@@ -211,11 +211,32 @@ def predict_tflite(
         raise ConfigError(f"TFLite model {model_path} does not exist")
     classifier = TFLiteClassifier(model_path, threads=threads)
     predict_batch = tflite_predictor(classifier, _labels(model_path, labels_path))
+    if not reads_hand_crops(model_path):
+        return classify_files(images, predict_batch)  # whole frames, as in training
     hands = HandAnalyzer(hand_min_confidence)
     try:
         return classify_files(images, predict_batch, hands=hands)
     finally:
         hands.close()
+
+
+def reads_hand_crops(model_path: str) -> bool:
+    """Whether a TFLite file's model was trained on hand crops, as the exporter's report
+    beside it says; a file without that report is taken to be (the default)."""
+    from signpipe.components.artifacts import TFLiteModels
+
+    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), TFLiteModels.REPORT_JSON)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            report = json.load(handle)
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"cannot read {path} ({err}): keep the exporter's report beside the model, or "
+            "remove it to assume a hand-crop model"
+        ) from None
+    return bool(report.get("hand_crop", True))
 
 
 def saved_model_folder(model_dir: str) -> str:

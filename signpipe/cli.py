@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 
 from signpipe import kubeflow_commands, run_commands
 from signpipe.cli_options import add_run_options, config_from_args
-from signpipe.errors import SignpipeError
+from signpipe.errors import ConfigError, SignpipeError
 from signpipe.inference.serving_client import ServingOptions
 from signpipe.pipeline.configs import DemoDataConfig
 
@@ -195,10 +195,18 @@ def cmd_predict(args: argparse.Namespace) -> None:
         predict_tflite,
     )
 
+    if not 0 < args.hand_min_confidence <= 1:
+        raise ConfigError(
+            f"--hand-min-confidence must be above 0 and at most 1; got {args.hand_min_confidence}"
+        )
     if args.tflite:
-        predictions = predict_tflite(args.tflite, args.images, args.labels, args.threads)
+        predictions = predict_tflite(
+            args.tflite, args.images, args.labels, args.threads, args.hand_min_confidence
+        )
     elif args.model_dir:
-        predictions = predict_saved_model(args.model_dir, args.images, args.batch_size)
+        predictions = predict_saved_model(
+            args.model_dir, args.images, args.batch_size, args.hand_min_confidence
+        )
     else:
         options = ServingOptions(
             address=args.server,
@@ -208,6 +216,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
             timeout=args.timeout,
             retries=args.retries,
             batch_size=args.batch_size,
+            hand_min_confidence=args.hand_min_confidence,
         )
         predictions = predict_server(options, args.images)
     if args.json:
@@ -261,6 +270,14 @@ def _add_predict_options(predict: argparse.ArgumentParser) -> None:
     )
     predict.add_argument("--labels", metavar="FILE", help="with --tflite: default labels.txt")
     predict.add_argument("--threads", type=int, default=1, help="with --tflite: threads")
+    predict.add_argument(
+        "--hand-min-confidence",
+        type=float,
+        default=SERVING_DEFAULTS.hand_min_confidence,
+        metavar="P",
+        help="MediaPipe's palm detection threshold, as data.hand_min_confidence at ingestion "
+        "(default %(default)s)",
+    )
     predict.add_argument("--json", action="store_true", help="JSON output for machines")
     predict.add_argument("images", metavar="IMAGE", nargs="+")
 

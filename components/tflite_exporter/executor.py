@@ -80,6 +80,8 @@ class Executor(base_executor.BaseExecutor):
         # The inputs went through the transform graph already, so the classifier's answers
         # are the SavedModel's serving answers, without loading the SavedModel a second time.
         reference = classifier.predict(inputs, batch_size=32, verbose=0).argmax(axis=1)
+        # Without hand analysis at ingestion the model saw whole frames, never a hand crop.
+        hand_crop = features.HAND_FOUND_KEY in tft_output.raw_feature_spec()
         report = {
             "split": split,
             "images": len(truth),
@@ -87,7 +89,8 @@ class Executor(base_executor.BaseExecutor):
             "max_drop_from_saved_model": exec_properties[MAX_DROP_KEY],
             "representative_images": len(calibration_labels),
             "representative_hands_found": _hands_found(calibration),
-            "inputs": input_docs.describe(classifier),
+            "hand_crop": hand_crop,
+            "inputs": input_docs.describe(classifier, hand_crop),
             "variants": {},
         }
         with converters.saved_signature(classifier) as float_model:

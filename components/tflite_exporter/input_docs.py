@@ -26,6 +26,20 @@ _MEDIAPIPE = (
 )
 
 
+_NO_HAND_ANALYSIS = (
+    "Nothing: the model was trained without hand analysis (data.hand_analysis false), on "
+    "whole frames. Do not run a hand landmarker or crop to the hand."
+)
+
+
+def _whole_frame(size: int) -> str:
+    return (
+        f"The whole frame: RGB, [{size}, {size}, 3], pixel values 0-255, centred in a black "
+        f"square of side max(W, H) and resized to {size} x {size} (bilinear, antialiased, as "
+        "tf.image.resize(antialias=True))."
+    )
+
+
 def _image(size: int) -> str:
     scale = features.HAND_BOX_SCALE
     return (
@@ -58,19 +72,21 @@ _LANDMARKS = (
 _FOUND = "[1]: 1.0 when the landmarker found a hand, 0.0 when not (then landmarks are zeros)."
 
 
-def describe(model: tf_keras.Model) -> dict:
-    """Per model input: its shape and how to compute it from a frame and MediaPipe's hand."""
+def describe(model: tf_keras.Model, hand_crop: bool = True) -> dict:
+    """Per model input: its shape and how to compute it from a frame and MediaPipe's hand;
+    `hand_crop` False: from the whole frame alone (data ingested without hand analysis)."""
     inputs = {}
     for name, tensor in zip(model.input_names, model.inputs, strict=True):
         shape = [int(v) for v in tensor.shape[1:]]
         if name == features.IMAGE_FEATURE:
-            inputs[name] = {"shape": shape, "how": _image(shape[0])}
+            how = _image(shape[0]) if hand_crop else _whole_frame(shape[0])
+            inputs[name] = {"shape": shape, "how": how}
         elif name == features.LANDMARK_FEATURE:
             inputs[name] = {"shape": shape, "how": _LANDMARKS}
         else:  # features.HAND_FOUND_FEATURE: MODEL_INPUTS names no other input
             inputs[name] = {"shape": shape, "how": _FOUND}
     return {
-        "source": _MEDIAPIPE,
+        "source": _MEDIAPIPE if hand_crop else _NO_HAND_ANALYSIS,
         "values": _QUANTIZED,
         "batch": "Every input takes one example: a batch axis of 1 before the shapes below.",
         "inputs": inputs,

@@ -185,6 +185,17 @@ def test_the_report_says_what_a_phone_feeds_each_input(hand_models):
     assert "3 of them with a hand found" in page and "<code>hand_found</code> [1]" in page
 
 
+def test_a_model_trained_without_hand_analysis_is_documented_as_taking_whole_frames(
+    hand_models,
+):
+    docs = input_docs.describe(hand_models["image"], hand_crop=False)
+    assert list(docs["inputs"]) == ["image"]
+    how = docs["inputs"]["image"]["how"]
+    assert how.startswith("The whole frame") and "landmark" not in how
+    assert "Do not run a hand landmarker" in docs["source"]
+    assert "MediaPipe" in input_docs.describe(hand_models["image"])["source"]
+
+
 def test_the_documented_recipes_are_what_transform_computes():
     """input_docs' landmark features and crop box, followed step by step, match Transform."""
     width, height, aspect = 640, 480, 640 / 480

@@ -2,6 +2,7 @@
 the model card says what the model was trained on and which signatures it serves."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,13 +11,19 @@ import tensorflow as tf
 from signpipe.components.image_folder_example_gen.hand_analysis import HandAnalyzer
 from signpipe.components.serving_pusher.model_card import ModelCard
 from signpipe.errors import ConfigError
-from signpipe.inference.predict import as_json, classify_files, tflite_predictor
+from signpipe.inference.predict import (
+    as_json,
+    classify_files,
+    reads_hand_crops,
+    tflite_predictor,
+)
 from signpipe.inference.serving_client import (
     DEFAULT_HAND_MIN_CONFIDENCE,
     hand_request,
     rest_instances,
 )
 from signpipe.models import features
+from signpipe.models.preprocessing import decode_and_resize
 from tests.hand_images import hand_images
 
 SIZE = 48
@@ -74,6 +81,30 @@ def test_a_tflite_model_gets_its_inputs_made_from_the_hand_mediapipe_finds(
     assert [row.get("hand_found") for row in rows] == [*found, None]
     assert predictions[0].line().endswith("%, hand found)")
     assert predictions[1].line().endswith("%, no hand found: whole frame)")
+
+
+def test_a_model_trained_on_whole_frames_gets_whole_frames_even_where_a_hand_is(analysed):
+    stub = _StubTFLite(features.MODEL_INPUTS["image"], SIZE)
+    paths = [path for path, _ in analysed]
+    predictions = classify_files(paths, tflite_predictor(stub, ["none", "hand"]))
+    assert [p.hand_found for p in predictions] == [None] * len(paths)
+    given = np.concatenate([batch[features.IMAGE_FEATURE] for batch in stub.given])
+    frames = [Path(path).read_bytes() for path in paths]
+    expected = decode_and_resize(tf.constant(frames), SIZE).numpy()
+    np.testing.assert_allclose(given, expected, atol=1e-3)
+
+
+def test_the_exporters_report_says_whether_a_tflite_file_reads_hand_crops(tmp_path):
+    model = tmp_path / "int8.tflite"
+    assert reads_hand_crops(str(model))  # no report: the default, a hand-crop model
+    report = tmp_path / "tflite_report.json"
+    report.write_text(json.dumps({"hand_crop": False}))
+    assert not reads_hand_crops(str(model))
+    report.write_text(json.dumps({"hand_crop": True}))
+    assert reads_hand_crops(str(model))
+    report.write_text("{not json")
+    with pytest.raises(ConfigError, match=r"cannot read .*tflite_report.json"):
+        reads_hand_crops(str(model))
 
 
 def test_more_classes_than_labels_is_a_clear_error(analysed):

@@ -267,6 +267,7 @@ def test_a_variant_that_fails_leaves_the_others_and_nothing_unblessed_is_pushed(
         },
     )
     report = json.loads((tmp_path / "out" / "tflite_report.json").read_text())
+    assert report["hand_crop"] is True  # the small run ingests with hand analysis
     assert report["variants"]["int8"]["status"] == "failed"
     assert "FAKE_OP" in report["variants"]["int8"]["why"]
     assert report["variants"]["float32"]["status"] == "ok"

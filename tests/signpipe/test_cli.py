@@ -60,6 +60,15 @@ def test_bad_split_option_is_named(tmp_path):
     assert "--split ratios must be numbers" in result.stderr
 
 
+def test_a_hand_threshold_outside_0_to_1_is_named_before_any_model_loads(tmp_path):
+    result = run_signpipe(
+        "predict", "--tflite", "m.tflite", "--hand-min-confidence", "1.5", "x.png", cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert "--hand-min-confidence must be above 0 and at most 1; got 1.5" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_demo_data_writes_the_synthetic_set(tmp_path):
     result = run_signpipe("demo-data", "--out", "d", "--images-per-class", "3", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
