@@ -36,7 +36,7 @@ def main() -> None:
     from signpipe.runs.fold_results import fold_results
     from signpipe.runs.history import list_runs
     from signpipe.runs.store import latest_artifact, steps_after
-    from signpipe.runs.summaries import model_summary, tflite_report
+    from signpipe.runs.summaries import model_summary
 
     overrides = config_overrides(args.set)
     modes: dict[str, dict] = {}
@@ -76,7 +76,7 @@ def main() -> None:
                     eval_accuracy=model.eval_accuracy,
                     test_accuracy=model.test_accuracy,
                     blessed=model.blessed,
-                    tflite=tflite_report(config) if mode == "both" else None,
+                    tflite=model.tflite if mode == "both" else None,
                 )
             modes[mode] = figures
         report = ingestion_report.read_report(latest_artifact(config, "Examples").uri)

@@ -70,7 +70,7 @@ def main() -> None:
     from signpipe.runs.fold_results import fold_results
     from signpipe.runs.history import list_runs
     from signpipe.runs.store import latest_artifact, steps_after
-    from signpipe.runs.summaries import model_summary, tflite_report
+    from signpipe.runs.summaries import model_summary
 
     import_seconds = time.perf_counter() - import_started
     beam_args = [f"--direct_running_mode={args.beam_mode}"]
@@ -93,7 +93,7 @@ def main() -> None:
         report = ingestion_report.read_report(examples.uri)
         folds = config.data.folds and fold_results(list_runs(config)[0])
         model = None if args.data_only or folds else model_summary(config)
-        tflite = None if args.data_only or folds else tflite_report(config)
+        tflite = model.tflite if model else None
 
     images = report["totals"]["examples"]
     files = images + report["totals"]["quarantined"] + report["totals"]["duplicates_dropped"]
