@@ -111,10 +111,9 @@ def latest_artifact(
         # The node context also holds the component's inputs: only OUTPUT events say it made them.
         executions = [execution.id for execution in store.get_executions_by_context(node.id)]
         produced = {
-            artifact.id
-            for artifacts_by_key in outputs_by_execution(store, executions).values()
-            for artifacts_of_key in artifacts_by_key.values()
-            for artifact in artifacts_of_key
+            event.artifact_id
+            for event in store.get_events_by_execution_ids(executions)
+            if event.type == metadata_store_pb2.Event.OUTPUT
         }
         artifacts = [artifact for artifact in artifacts if artifact.id in produced]
     live = [a for a in artifacts if a.state == metadata_store_pb2.Artifact.LIVE]
