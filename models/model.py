@@ -16,6 +16,11 @@ from tfx_bsl.public import tfxio
 from signpipe.models import features
 from signpipe.models.backbones import build_backbone
 from signpipe.models.keras_tracing import skip_autograph_in_keras_libraries
+from signpipe.models.landmark_scaling import (
+    LANDMARK_STANDARDIZER,
+    LandmarkScaling,
+    landmark_scaling,
+)
 from signpipe.models.signatures import serving_signatures
 from signpipe.pipeline import progress_log
 from signpipe.pipeline.configs import TrainingConfig
@@ -24,12 +29,16 @@ HISTORY_FILE = "training_history.json"
 POOLED_FEATURES = "pooled_features"
 
 
-def build_classifier(options: TrainingConfig, num_classes: int) -> tf_keras.Model:
+def build_classifier(
+    options: TrainingConfig, num_classes: int, landmark_scaling: LandmarkScaling | None = None
+) -> tf_keras.Model:
     """The classifier on `options.inputs` as one flat functional model.
 
-    The image branch is the backbone with global pooling and dropout; the landmark branch is
-    a small MLP, zeroed where no hand was found. With both, the two are concatenated before
-    the softmax, and each is dropped at random while training so that either works alone.
+    The image branch is the backbone with global pooling and dropout; the landmark branch
+    standardizes the landmark features (`landmark_scaling`, from the training split) and
+    runs a small MLP, zeroed where no hand was found. With both, the two are concatenated
+    before the softmax, and each is dropped at random while training so that either works
+    alone.
     """
     skip_autograph_in_keras_libraries()  # before the model is first traced
     inputs, pooled, landmarks, found = [], None, None, None
@@ -44,7 +53,8 @@ def build_classifier(options: TrainingConfig, num_classes: int) -> tf_keras.Mode
         )
         found = tf_keras.Input((1,), name=features.HAND_FOUND_FEATURE)
         inputs += [landmarks, found]
-    outputs = _head(_head_layers(options, num_classes), pooled, landmarks, found)
+    layers = _head_layers(options, num_classes, landmark_scaling or LandmarkScaling.identity())
+    outputs = _head(layers, pooled, landmarks, found)
     return tf_keras.Model(inputs, outputs, name=f"signpipe_{options.backbone}_{options.inputs}")
 
 
@@ -53,12 +63,20 @@ def model_input_names(options: TrainingConfig) -> tuple[str, ...]:
     return features.MODEL_INPUTS[options.inputs]
 
 
-def _head_layers(options: TrainingConfig, num_classes: int) -> dict[str, tf_keras.layers.Layer]:
+def _head_layers(
+    options: TrainingConfig, num_classes: int, scaling: LandmarkScaling
+) -> dict[str, tf_keras.layers.Layer]:
     """The layers after the backbone, by name (every name starts with `head_`)."""
     layers = tf_keras.layers
     both = options.inputs == "both"
     made = [
         layers.Dropout(options.dropout, name="head_dropout"),
+        # Standardized inside the model, so phones and servers feed the features as they are;
+        # a multiply and an add, which int8 TFLite runs (a division would not be).
+        layers.Rescaling(list(scaling.scale), list(scaling.offset), name=LANDMARK_STANDARDIZER),
+        # Zero again where no hand was found: standardized, the zeros would become -mean/std,
+        # far outside the real hands' range, which int8 quantization would have to span.
+        layers.Multiply(name="head_landmarks_present"),
         layers.Dense(128, activation="relu", name="head_landmarks_dense"),
         layers.Dropout(options.dropout, name="head_landmarks_dropout"),
         layers.Dense(64, activation="relu", name="head_landmarks_embedding"),
@@ -83,7 +101,8 @@ def _head(layers: dict, pooled, landmarks, found):
             image = layers["head_image_branch_drop"](image)
         branches.append(image)
     if landmarks is not None:
-        hand = layers["head_landmarks_dense"](landmarks)
+        hand = layers["head_landmarks_present"]([layers[LANDMARK_STANDARDIZER](landmarks), found])
+        hand = layers["head_landmarks_dense"](hand)
         hand = layers["head_landmarks_embedding"](layers["head_landmarks_dropout"](hand))
         hand = layers["head_landmarks_found"]([hand, found])
         if "head_landmarks_branch_drop" in layers:
@@ -297,7 +316,9 @@ def run_fn(fn_args: FnArgs) -> None:
     images = _dataset(fn_args, tft_output, fn_args.train_files, options, training=True)
     evaluate = _dataset(fn_args, tft_output, fn_args.eval_files, options, training=False)
     train = _augmented(images, options).prefetch(tf.data.AUTOTUNE)
-    model = build_classifier(options, num_classes)
+    model = build_classifier(
+        options, num_classes, landmark_scaling(images, model_input_names(options))
+    )
     log_dir = os.path.join(fn_args.model_run_dir, "tensorboard")
 
     # A random backbone has nothing to preserve: all of it trains from the first epoch, and

@@ -13,6 +13,7 @@ from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer
 from signpipe.components.tflite_exporter.converters import ConversionError
 from signpipe.models import features
 from signpipe.models.keras_tracing import skip_autograph_in_keras_libraries
+from signpipe.models.landmark_scaling import LANDMARK_STANDARDIZER
 
 _quantize = tfmot.quantization.keras
 
@@ -20,10 +21,10 @@ _quantize = tfmot.quantization.keras
 class OutputQuantizeConfig(_quantize.QuantizeConfig):
     """Fake-quantize only what a weightless layer emits: on a fixed range, or a learned one.
 
-    tfmot has no default config for Rescaling (the input normalisation: its output range is
-    exact and fixed) or Multiply (the landmark embedding times hand_found: a moving-average
-    range, as tfmot's own config for Add). Neither holds weights, so quantizing what it emits
-    is all the integer model needs.
+    tfmot has no default config for Rescaling (the image normalisation: its output range is
+    exact and fixed; the landmark standardization: a moving-average range) or Multiply (the
+    landmark embedding times hand_found: a moving-average range, as tfmot's own config for
+    Add). None holds weights, so quantizing what it emits is all the integer model needs.
     """
 
     def __init__(self, low: float | None = None, high: float | None = None):
@@ -59,6 +60,8 @@ class OutputQuantizeConfig(_quantize.QuantizeConfig):
 
 
 def _annotate(layer: tf_keras.layers.Layer) -> tf_keras.layers.Layer:
+    if layer.name == LANDMARK_STANDARDIZER:  # a Rescaling with a scale per feature
+        return _quantize.quantize_annotate_layer(layer, quantize_config=OutputQuantizeConfig())
     if isinstance(layer, tf_keras.layers.Rescaling):
         ends = np.array([0.0, 255.0]) * np.asarray(layer.scale).max() + np.asarray(layer.offset)
         config = OutputQuantizeConfig(float(np.min(ends)), float(np.max(ends)))

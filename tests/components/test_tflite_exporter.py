@@ -1,8 +1,8 @@
 """TFLite variants: each converts with every model input, loads and classifies; int8 is
 integer-only; failures stay local.
 
-The models are build_classifier's (its head: Dense, Dropout, Multiply, Concatenate) on a
-tiny stand-in for the backbone; Lite0 goes through float32, int8 and qat_int8 in
+The models are build_classifier's (its head: the landmark standardization, Dense, Dropout,
+Multiply, Concatenate) on a tiny stand-in for the backbone; Lite0 goes through float32, int8 and qat_int8 in
 test_model_pipeline.
 """
 
@@ -22,6 +22,7 @@ from signpipe.components.tflite_exporter.tflite_classifier import TFLiteClassifi
 from signpipe.errors import ConfigError
 from signpipe.models import features, preprocessing
 from signpipe.models import model as model_module
+from signpipe.models.landmark_scaling import LandmarkScaling
 from signpipe.models.model import build_classifier
 from signpipe.pipeline.configs import TrainingConfig
 
@@ -29,6 +30,9 @@ SIZE = 32
 CLASSES = 3
 EXAMPLES = 12
 VARIANTS = ("float32", "dynamic_range", "float16", "int8", "qat_int8")
+# The softmax kernel's factor, so that answers differ by input (asserted below): random
+# pooled features of noise images barely move the logits; standardized landmarks do.
+SHARPEN = {"image": 20.0, "landmarks": 5.0, "both": 5.0}
 # Largest difference from the Keras model's probabilities, per variant.
 TOLERANCE = {"float32": 1e-4, "dynamic_range": 0.05, "float16": 0.01, "int8": 0.1, "qat_int8": 0.1}
 
@@ -46,15 +50,18 @@ def _tiny_backbone(name: str, weights: str, shape: tuple[int, int, int]) -> tf_k
 
 
 def _classifier(inputs: str) -> tf_keras.Model:
-    """build_classifier on the tiny backbone, with a sharp softmax: answers differ by input."""
+    """build_classifier on the tiny backbone, with a sharp softmax: answers differ by input;
+    the landmarks standardized as the Trainer does, from the examples with a hand."""
     tf_keras.utils.set_random_seed(0)
     options = TrainingConfig(inputs=inputs, image_size=SIZE, backbone_weights="none")
+    data = _data(features.MODEL_INPUTS["both"])
+    scaling = LandmarkScaling.of(data[features.LANDMARK_FEATURE], data[features.HAND_FOUND_FEATURE])
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(model_module, "build_backbone", _tiny_backbone)
-        model = build_classifier(options, CLASSES)
+        model = build_classifier(options, CLASSES, scaling)
     softmax = model.get_layer("head_softmax")
     kernel, bias = softmax.get_weights()
-    softmax.set_weights([kernel * 20.0, bias])
+    softmax.set_weights([kernel * SHARPEN[inputs], bias])
     return model
 
 
