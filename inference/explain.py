@@ -70,6 +70,7 @@ class ExplainedModel:
         self._confidence = hand_min_confidence
         self._analyzer = None
         self._classes: list[str] | None = None
+        self._embedder = None
 
     def hands(self, encoded: Sequence[bytes]) -> list[HandFacts]:
         """What MediaPipe finds in each image; NO_HAND for a model that does not read hands."""
@@ -100,6 +101,17 @@ class ExplainedModel:
         from signpipe.inference.saliency import model_inputs
 
         return self.model(model_inputs(self.model, inputs), training=False).numpy()
+
+    def embeddings_and_probabilities(
+        self, inputs: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(penultimate features [N, D], class probabilities [N, C]) in one pass, traced once
+        for every later call."""
+        from signpipe.inference.saliency import Embedder
+
+        if self._embedder is None:
+            self._embedder = Embedder(self.model)
+        return self._embedder(inputs)
 
     def saliency(
         self, inputs: dict[str, np.ndarray], classes: np.ndarray, steps: int

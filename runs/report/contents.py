@@ -112,15 +112,15 @@ def _evaluation(run: RunRecord, previous: RunRecord | None) -> dict:
     )
     if classes and model and examples:
         examples = tfx_artifact(examples, standard_artifacts.Examples)
-        predictions = predict_split(model.uri, examples, "eval", classes)
+        # One load of the trained SavedModel's Keras classifier serves every section.
+        explained = ExplainedModel(path_utils.serving_model_path(model.uri))
+        predictions = predict_split(explained, examples, "eval", classes)
         counts = predictions.confusion()
         order = np.argsort(classes)  # alphabetical rows and columns, not vocabulary order
         result["confusion"] = charts.confusion_heatmap(
             counts[np.ix_(order, order)], [classes[i] for i in order]
         )
         result["pairs"] = _confused_pairs(predictions, counts)
-        # One load of the trained SavedModel's Keras classifier serves both sections.
-        explained = ExplainedModel(path_utils.serving_model_path(model.uri))
         result["errors"] = explanations.error_analysis(explained, predictions)
         result["population"] = explanations.population_view(explained, predictions, examples)
     return result

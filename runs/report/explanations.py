@@ -84,24 +84,17 @@ def population_view(
     features, with the landmark embedding of a model that reads the hand), projected to 2-D."""
     from sklearn.manifold import TSNE
 
-    from signpipe.inference import saliency
-    from signpipe.runs.eval_predictions import read_split
+    from signpipe.runs.eval_predictions import embed, read_split
 
     train_encoded, train_hands, train_labels = read_split(
         train, "train", predictions.classes, TRAIN_POINTS
     )
-    encoded = list(predictions.encoded) + train_encoded
-    hands = list(predictions.hands) + train_hands
-    embedder = saliency.Embedder(explained.model)
-    features, probabilities = [], []
-    for start in range(0, len(encoded), 64):
-        batch = explained.inputs(encoded[start : start + 64], hands[start : start + 64])
-        pooled, scores = embedder(batch)
-        features.append(pooled)
-        probabilities.append(scores)
-    features = np.concatenate(features)
+    train_features, train_probabilities = embed(explained, train_encoded, train_hands)
+    features = np.concatenate([predictions.embeddings, train_features])
     labels = np.concatenate([predictions.labels, train_labels])
-    wrong = np.concatenate(probabilities).argmax(axis=1) != labels
+    wrong = (
+        np.concatenate([predictions.probabilities, train_probabilities]).argmax(axis=1) != labels
+    )
     points = TSNE(
         n_components=2,
         perplexity=min(30.0, max(2.0, (len(features) - 1) / 3)),

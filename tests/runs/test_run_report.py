@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from signpipe.inference.explain import ExplainedModel
+from signpipe.runs.eval_predictions import predict_split
 from signpipe.runs.history import list_runs, report_path
 from signpipe.runs.report.page import SECTIONS, write_report
 from tests.headless_chromium import browser, page_facts
@@ -41,6 +43,24 @@ def test_the_report_shows_every_section_with_no_broken_image(blessed_run, chromi
         "Samples",
     ):
         assert expected in text, expected
+
+
+def test_the_reports_eval_predictions_are_the_evaluators(blessed_run):
+    from tfx.types import standard_artifacts
+    from tfx.utils import path_utils
+
+    from signpipe.runs.store import tfx_artifact
+
+    run = list_runs(blessed_run)[-1]
+    examples = tfx_artifact(
+        run.output("ImageFolderExampleGen", "examples"), standard_artifacts.Examples
+    )
+    model = ExplainedModel(path_utils.serving_model_path(run.output("Trainer", "model").uri))
+    predictions = predict_split(model, examples, "eval", run.class_labels())
+    assert len(predictions.paths) == len(predictions.embeddings) == len(predictions.labels)
+    assert (predictions.labels >= 0).all()
+    accuracy = float((predictions.predicted == predictions.labels).mean())
+    assert accuracy == pytest.approx(run.accuracy("Evaluator"), abs=1e-6)
 
 
 def test_a_broken_image_is_caught(tmp_path, chromium):
