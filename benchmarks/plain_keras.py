@@ -1,7 +1,9 @@
 """Train the Trainer's model with plain tf_keras, no TFX: the baseline for the pipeline's cost.
 
-Same images, split, model, augmentation, phases, epochs and hyper-parameters as the pipeline
-(ExampleGen's checks, de-duplication and split functions; the Trainer's model functions).
+Same images, split, hands, model, augmentation, phases, epochs and hyper-parameters as the
+pipeline (ExampleGen's de-duplication and split functions and its MediaPipe hand analysis,
+a thread per core; Transform's hand crop and landmark features; the Trainer's model, landmark
+standardization and phases, the head on cached backbone features included).
 Writes JSON with the seconds per step, the wall time (imports apart), eval/test accuracy and
 training images/s (train images x epochs run / head + finetune seconds, eval passes included).
 
@@ -76,64 +78,122 @@ def scan_images(root: str, data: DataConfig) -> tuple[dict[str, Split], dict[str
     return per_split, counts, sorted({label for label, _, _ in unique.values()})
 
 
+def find_hands(images: Split, min_confidence: float) -> list:
+    """MediaPipe's hand in each image, on a thread per core (each thread its own graph), as
+    ExampleGen reads them."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from signpipe.components.image_folder_example_gen.hand_analysis import HandAnalyzer
+    from signpipe.inference.serving_client import find_hand
+
+    local, analyzers = threading.local(), []
+
+    def analyse(encoded: bytes):
+        if not hasattr(local, "analyzer"):
+            local.analyzer = HandAnalyzer(min_confidence)
+            analyzers.append(local.analyzer)
+        return find_hand(local.analyzer, encoded)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        hands = list(pool.map(analyse, [image for _, image in images]))
+    for analyzer in analyzers:
+        analyzer.close()
+    return hands
+
+
 def cached_dataset(
-    images: Split, labels: list[str], options: TrainingConfig, training: bool
+    images: Split, hands: list | None, labels: list[str], options: TrainingConfig, training: bool
 ) -> "tf.data.Dataset":
-    """Batches of (decoded image, label index), decoded once and cached; augmented if training."""
+    """Batches of ({model input: tensor}, label index), made once as Transform makes them (the
+    hand crop and landmark features with `hands`, the padded frame without) and cached."""
     import tensorflow as tf
 
-    from signpipe.models.model import augmenter
-    from signpipe.models.preprocessing import decode_and_resize
+    from signpipe.inference.serving_client import IMAGE_INPUT, hand_request
+    from signpipe.models import features
+    from signpipe.models.model import model_input_names
+    from signpipe.models.preprocessing import decode_and_resize, hand_inputs
 
     encoded = [image for _, image in images]
-    indices = [labels.index(label) for label, _ in images]
-    dataset = tf.data.Dataset.from_tensor_slices((encoded, tf.constant(indices, tf.int64)))
+    raw = {features.IMAGE_KEY: encoded}
+    if hands is not None:
+        request = hand_request(encoded, hands)
+        raw = {features.IMAGE_KEY: request.pop(IMAGE_INPUT).tolist(), **request}
+    indices = tf.constant([labels.index(label) for label, _ in images], tf.int64)
+    dataset = tf.data.Dataset.from_tensor_slices((raw, indices))
     if training:  # the Trainer shuffles before its cache, so once: every epoch replays it
         dataset = dataset.shuffle(len(images), seed=options.seed)
+    names = model_input_names(options)
+
+    def make_inputs(batch, label):
+        if hands is None:
+            made = {
+                features.IMAGE_FEATURE: decode_and_resize(
+                    batch[features.IMAGE_KEY], options.image_size
+                )
+            }
+        else:
+            made = hand_inputs(batch, options.image_size)
+        return {name: made[name] for name in names}, label
+
     cached = (
         dataset.batch(options.batch_size)
-        .map(
-            lambda data, label: (decode_and_resize(data, options.image_size), label),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+        .map(make_inputs, num_parallel_calls=tf.data.AUTOTUNE)
         .cache()
     )
     for _ in cached:  # fill the cache now, so decoding is timed on its own
         pass
-    if not training:
-        return cached.prefetch(tf.data.AUTOTUNE)
+    return cached
+
+
+def augmented(dataset: "tf.data.Dataset", options: TrainingConfig) -> "tf.data.Dataset":
+    """The image input through the Trainer's augmenter, drawn afresh every epoch."""
+    import tensorflow as tf
+
+    from signpipe.models import features
+    from signpipe.models.model import augmenter
+
+    if features.IMAGE_FEATURE not in dataset.element_spec[0]:
+        return dataset.prefetch(tf.data.AUTOTUNE)
     augment = augmenter(options)
-    return cached.map(
-        lambda image, label: (augment(image, training=True), label),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    ).prefetch(tf.data.AUTOTUNE)
+
+    def apply(inputs, label):
+        image = augment(inputs[features.IMAGE_FEATURE], training=True)
+        return {**inputs, features.IMAGE_FEATURE: image}, label
+
+    return dataset.map(apply, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def fit_phase(
-    model: "tf_keras.Model", data: dict[str, "tf.data.Dataset"], phase: str, options: TrainingConfig
+    model: "tf_keras.Model",
+    train: "tf.data.Dataset",
+    evaluate: "tf.data.Dataset",
+    phase: str,
+    options: TrainingConfig,
 ) -> int:
-    """Compile and fit one phase (head, finetune) as the Trainer's _fit_phase; the epochs run."""
+    """Compile and fit one phase (head, finetune) as the Trainer's _fit_phase, without its
+    TensorBoard and progress callbacks; the epochs run."""
     import tf_keras
+
+    from signpipe.models.model import training_loss
 
     epochs = getattr(options, f"{phase}_epochs")
     if epochs <= 0:
         return 0
     model.compile(
         optimizer=tf_keras.optimizers.Adam(getattr(options, f"{phase}_learning_rate")),
-        loss="sparse_categorical_crossentropy",
+        loss=training_loss(options.label_smoothing, model.output_shape[-1]),
         metrics=["accuracy"],
     )
     stop = tf_keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=options.early_stopping_patience, restore_best_weights=True
     )
-    history = model.fit(
-        data["train"], validation_data=data["eval"], epochs=epochs, verbose=2, callbacks=[stop]
-    )
+    history = model.fit(train, validation_data=evaluate, epochs=epochs, verbose=2, callbacks=[stop])
     return len(history.history["loss"])
 
 
 def main() -> None:
-    """Scan, decode, train both phases, evaluate, and write the figures."""
+    """Scan, find hands, decode, train both phases, evaluate, and write the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_run_arguments(parser)
     args = parser.parse_args()
@@ -141,7 +201,13 @@ def main() -> None:
     import_started = time.perf_counter()
     import tf_keras
 
-    from signpipe.models.model import build_classifier, set_backbone_trainable
+    from signpipe.models.landmark_scaling import landmark_scaling
+    from signpipe.models.model import (
+        build_classifier,
+        head_phase,
+        model_input_names,
+        set_backbone_trainable,
+    )
 
     import_seconds = time.perf_counter() - import_started
     started = clock = time.perf_counter()
@@ -153,27 +219,40 @@ def main() -> None:
         clock = time.perf_counter()
 
     config = benchmark_config("", args.data_root, args.group_regex, **config_overrides(args.set))
-    # A plain script runs the backbone on augmented images in both phases.
-    options = dataclasses.replace(config.training, head_augmentation=True)
+    options = config.training
     per_split, counts, labels = scan_images(config.data_root.rstrip("/"), config.data)
     empty = [name for name, images in per_split.items() if not images]
     if empty:  # ImageFolderExampleGen stops here too
         raise SystemExit(f"split(s) {empty} received no image: {counts}")
     lap("scan_check_split")
+    hands = {name: None for name in per_split}
+    if config.data.hand_analysis:
+        hands = {
+            name: find_hands(images, config.data.hand_min_confidence)
+            for name, images in per_split.items()
+        }
+    lap("hand_analysis")
     tf_keras.utils.set_random_seed(options.seed)
     data = {
-        name: cached_dataset(images, labels, options, training=name == "train")
+        name: cached_dataset(images, hands[name], labels, options, training=name == "train")
         for name, images in per_split.items()
     }
     lap("decode_cache")
-    model = build_classifier(options, len(labels))
+    scaling = landmark_scaling(data["train"], model_input_names(options))
+    model = build_classifier(options, len(labels), scaling)
     lap("build_model")
     from_scratch = options.backbone_weights == "none"  # then all of it trains, BatchNorm too
-    epochs = {}
-    for phase, fraction in (("head", 0.0), ("finetune", options.finetune_fraction)):
-        set_backbone_trainable(model, 1.0 if from_scratch else fraction, from_scratch)
-        epochs[phase] = fit_phase(model, data, phase, options)
-        lap(phase)
+    train = augmented(data["train"], options)
+    set_backbone_trainable(model, 1.0 if from_scratch else 0.0, from_scratch)
+    epochs = {
+        "head": fit_phase(
+            *head_phase(model, data["train"], train, data["eval"], options), "head", options
+        )
+    }
+    lap("head")
+    set_backbone_trainable(model, 1.0 if from_scratch else options.finetune_fraction, from_scratch)
+    epochs["finetune"] = fit_phase(model, train, data["eval"], "finetune", options)
+    lap("finetune")
     accuracy = {
         f"{name}_accuracy": model.evaluate(dataset, verbose=0)[1]
         for name, dataset in data.items()
@@ -194,6 +273,9 @@ def main() -> None:
             **counts,
             "images": sum(map(len, per_split.values())),
             "images_per_split": {name: len(images) for name, images in per_split.items()},
+            "hands_found": {
+                name: sum(hand.found for hand in found) for name, found in hands.items() if found
+            },
             "classes": len(labels),
             "epochs_run": epochs,
             "seconds": seconds,

@@ -238,6 +238,31 @@ def head_on_features(model: tf_keras.Model) -> tf_keras.Model:
     return tf_keras.Model(inputs, _head(layers, pooled, landmarks, found), name="head")
 
 
+def head_phase(
+    model: tf_keras.Model,
+    images: tf.data.Dataset,
+    train: tf.data.Dataset,
+    evaluate: tf.data.Dataset,
+    options: TrainingConfig,
+) -> tuple[tf_keras.Model, tf.data.Dataset, tf.data.Dataset]:
+    """(model, training batches, eval batches) of phase 1, from the un-augmented `images`,
+    the augmented `train` and the `evaluate` batches of the model's inputs."""
+    if (
+        options.backbone_weights == "none"
+        or options.head_augmentation
+        or options.head_epochs <= 0
+        or features.IMAGE_FEATURE not in model.input_names
+    ):
+        return model, train, evaluate
+    # A frozen backbone gives each image the same features every epoch: compute them once
+    # and train the head alone, instead of running the backbone on every batch.
+    return (
+        head_on_features(model),
+        pooled_features(model, images, options.batch_size),
+        pooled_features(model, evaluate, options.batch_size),
+    )
+
+
 class _EpochProgress(tf_keras.callbacks.Callback):
     """Reports each epoch's metrics (a milestone) and batches within it (a status update)."""
 
@@ -273,7 +298,7 @@ def _fit_phase(model, train, evaluate, epochs, learning_rate, options, log_dir, 
         return {}
     model.compile(
         optimizer=tf_keras.optimizers.Adam(learning_rate),
-        loss=_loss(options.label_smoothing, model.output_shape[-1]),
+        loss=training_loss(options.label_smoothing, model.output_shape[-1]),
         metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     history = model.fit(
@@ -294,7 +319,7 @@ def _fit_phase(model, train, evaluate, epochs, learning_rate, options, log_dir, 
     return {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
-def _loss(label_smoothing: float, num_classes: int):
+def training_loss(label_smoothing: float, num_classes: int):
     """Cross-entropy on integer labels, smoothed towards the uniform distribution if asked."""
     if not label_smoothing:
         return tf_keras.losses.SparseCategoricalCrossentropy()
@@ -325,24 +350,9 @@ def run_fn(fn_args: FnArgs) -> None:
     # its BatchNorm must learn statistics (frozen, it would keep mean 0 / variance 1).
     from_scratch = options.backbone_weights == "none"
     set_backbone_trainable(model, 1.0 if from_scratch else 0.0, train_batch_norm=from_scratch)
-    if (
-        from_scratch
-        or options.head_augmentation
-        or options.head_epochs <= 0
-        or features.IMAGE_FEATURE not in model.input_names
-    ):
-        head_phase = (model, train, evaluate)
-    else:
-        # A frozen backbone gives each image the same features every epoch: compute them once
-        # and train the head alone, instead of running the backbone on every batch.
-        head_phase = (
-            head_on_features(model),
-            pooled_features(model, images, options.batch_size),
-            pooled_features(model, evaluate, options.batch_size),
-        )
     history: dict[str, Any] = {
         "head": _fit_phase(
-            *head_phase,
+            *head_phase(model, images, train, evaluate, options),
             options.head_epochs,
             options.head_learning_rate,
             options,
