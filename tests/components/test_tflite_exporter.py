@@ -2,8 +2,8 @@
 integer-only; failures stay local.
 
 The models are build_classifier's (its head: the landmark standardization, Dense, Dropout,
-Multiply, Concatenate) on a tiny stand-in for the backbone; Lite0 goes through float32, int8 and qat_int8 in
-test_model_pipeline.
+Multiply, Concatenate) on a tiny stand-in for the backbone; Lite0 goes through float32,
+int8 and qat_int8 in test_model_pipeline.
 """
 
 import numpy as np
