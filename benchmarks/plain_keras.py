@@ -146,24 +146,6 @@ def cached_dataset(
     return cached
 
 
-def augmented(dataset: "tf.data.Dataset", options: TrainingConfig) -> "tf.data.Dataset":
-    """The image input through the Trainer's augmenter, drawn afresh every epoch."""
-    import tensorflow as tf
-
-    from signpipe.models import features
-    from signpipe.models.model import augmenter
-
-    if features.IMAGE_FEATURE not in dataset.element_spec[0]:
-        return dataset.prefetch(tf.data.AUTOTUNE)
-    augment = augmenter(options)
-
-    def apply(inputs, label):
-        image = augment(inputs[features.IMAGE_FEATURE], training=True)
-        return {**inputs, features.IMAGE_FEATURE: image}, label
-
-    return dataset.map(apply, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
 def fit_phase(
     model: "tf_keras.Model",
     train: "tf.data.Dataset",
@@ -199,10 +181,12 @@ def main() -> None:
     args = parser.parse_args()
 
     import_started = time.perf_counter()
+    import tensorflow as tf
     import tf_keras
 
     from signpipe.models.landmark_scaling import landmark_scaling
     from signpipe.models.model import (
+        augmented,
         build_classifier,
         head_phase,
         model_input_names,
@@ -242,7 +226,7 @@ def main() -> None:
     model = build_classifier(options, len(labels), scaling)
     lap("build_model")
     from_scratch = options.backbone_weights == "none"  # then all of it trains, BatchNorm too
-    train = augmented(data["train"], options)
+    train = augmented(data["train"], options).prefetch(tf.data.AUTOTUNE)
     set_backbone_trainable(model, 1.0 if from_scratch else 0.0, from_scratch)
     epochs = {
         "head": fit_phase(

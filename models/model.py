@@ -189,7 +189,7 @@ def _dataset(
     return raw.map(_to_pair, num_parallel_calls=tf.data.AUTOTUNE).cache()
 
 
-def _augmented(dataset: tf.data.Dataset, options: TrainingConfig) -> tf.data.Dataset:
+def augmented(dataset: tf.data.Dataset, options: TrainingConfig) -> tf.data.Dataset:
     """Image batches through `augmenter`, freshly drawn every epoch (landmarks as they are)."""
     if features.IMAGE_FEATURE not in model_input_names(options):
         return dataset
@@ -340,7 +340,7 @@ def run_fn(fn_args: FnArgs) -> None:
     num_classes = len(tft_output.vocabulary_by_name(features.LABEL_VOCABULARY))
     images = _dataset(fn_args, tft_output, fn_args.train_files, options, training=True)
     evaluate = _dataset(fn_args, tft_output, fn_args.eval_files, options, training=False)
-    train = _augmented(images, options).prefetch(tf.data.AUTOTUNE)
+    train = augmented(images, options).prefetch(tf.data.AUTOTUNE)
     model = build_classifier(
         options, num_classes, landmark_scaling(images, model_input_names(options))
     )
