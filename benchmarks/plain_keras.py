@@ -81,25 +81,24 @@ def scan_images(root: str, data: DataConfig) -> tuple[dict[str, Split], dict[str
 def find_hands(images: Split, min_confidence: float) -> list:
     """MediaPipe's hand in each image, on a thread per core (each thread its own graph), as
     ExampleGen reads them."""
-    import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from signpipe.components.image_folder_example_gen.hand_analysis import HandAnalyzer
+    from signpipe.components.image_folder_example_gen.hand_analysis import (
+        HandAnalyzerPerThread,
+    )
     from signpipe.inference.serving_client import find_hand
 
-    local, analyzers = threading.local(), []
-
-    def analyse(encoded: bytes):
-        if not hasattr(local, "analyzer"):
-            local.analyzer = HandAnalyzer(min_confidence)
-            analyzers.append(local.analyzer)
-        return find_hand(local.analyzer, encoded)
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        hands = list(pool.map(analyse, [image for _, image in images]))
-    for analyzer in analyzers:
-        analyzer.close()
-    return hands
+    analyzers = HandAnalyzerPerThread(min_confidence)
+    try:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            return list(
+                pool.map(
+                    lambda encoded: find_hand(analyzers.analyzer(), encoded),
+                    [image for _, image in images],
+                )
+            )
+    finally:
+        analyzers.close()
 
 
 def cached_dataset(

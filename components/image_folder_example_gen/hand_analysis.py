@@ -1,6 +1,7 @@
 """Find the hand in an image with MediaPipe Hands: found, score, handedness and 21 landmarks."""
 
 import dataclasses
+import threading
 
 import numpy as np
 from PIL import Image
@@ -81,6 +82,33 @@ class HandAnalyzer:
         if self._hands is not None:
             self._hands.close()
             self._hands = None
+
+
+class HandAnalyzerPerThread:
+    """A HandAnalyzer for each thread that asks (one MediaPipe graph is not safe to share
+    between threads), all closed together."""
+
+    def __init__(self, min_confidence: float):
+        self._min_confidence = min_confidence
+        self._local = threading.local()
+        self._analyzers: list[HandAnalyzer] = []
+        self._lock = threading.Lock()
+
+    def analyzer(self) -> HandAnalyzer:
+        """The calling thread's analyzer, made on its first call."""
+        analyzer = getattr(self._local, "analyzer", None)
+        if analyzer is None:
+            analyzer = self._local.analyzer = HandAnalyzer(self._min_confidence)
+            with self._lock:
+                self._analyzers.append(analyzer)
+        return analyzer
+
+    def close(self) -> None:
+        """Free every thread's graph."""
+        with self._lock:
+            for analyzer in self._analyzers:
+                analyzer.close()
+            self._analyzers.clear()
 
 
 def _with_border(image: np.ndarray, scale: float) -> np.ndarray:

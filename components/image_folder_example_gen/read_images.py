@@ -3,7 +3,6 @@
 import dataclasses
 import os
 import re
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import apache_beam as beam
@@ -56,15 +55,17 @@ class ReadImages(beam.DoFn):
     def setup(self):
         self._read = 0
         self._regex = re.compile(self._group_regex) if self._group_regex else None
-        self._local = threading.local()
-        self._analyzers: list[hand_analysis.HandAnalyzer] = []
-        self._analyzers_lock = threading.Lock()
+        self._analyzers = (
+            None
+            if self._hand_min_confidence is None
+            else hand_analysis.HandAnalyzerPerThread(self._hand_min_confidence)
+        )
         self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
 
     def teardown(self):
         self._pool.shutdown()
-        for analyzer in self._analyzers:
-            analyzer.close()
+        if self._analyzers is not None:
+            self._analyzers.close()
 
     def process(self, paths: list[str]):
         for path, (image, reason) in zip(paths, self._pool.map(self._read_one, paths), strict=True):
@@ -79,16 +80,8 @@ class ReadImages(beam.DoFn):
             yield image.facts.content_hash, image
 
     def _hands(self) -> hand_analysis.HandAnalyzer | None:
-        """This thread's MediaPipe graph (one graph is not safe to share between threads)."""
-        if self._hand_min_confidence is None:
-            return None
-        analyzer = getattr(self._local, "analyzer", None)
-        if analyzer is None:
-            analyzer = hand_analysis.HandAnalyzer(self._hand_min_confidence)
-            self._local.analyzer = analyzer
-            with self._analyzers_lock:
-                self._analyzers.append(analyzer)
-        return analyzer
+        """This thread's MediaPipe graph, or None without hand analysis."""
+        return None if self._analyzers is None else self._analyzers.analyzer()
 
     def _read_one(self, path: str) -> tuple[Image | None, str]:
         """(the image, "") or (None, why the file is quarantined)."""

@@ -8,7 +8,11 @@ import tensorflow as tf
 import tf_keras
 from PIL import Image
 
-from signpipe.components.image_folder_example_gen.hand_analysis import NO_HAND, HandAnalyzer
+from signpipe.components.image_folder_example_gen.hand_analysis import (
+    NO_HAND,
+    HandAnalyzer,
+    HandAnalyzerPerThread,
+)
 from signpipe.data.synthetic_hands import SyntheticDataSpec, generate_dataset
 from signpipe.errors import ConfigError
 from signpipe.models import features, preprocessing
@@ -53,6 +57,24 @@ def test_mediapipe_finds_some_generated_hands_and_reports_the_rest_as_missing(an
         assert np.ptp(points[:, 0]) > 0.05  # a hand, not a point
     assert all(facts == NO_HAND for _, facts in analysed if not facts.found)
     assert HandAnalyzer(0.5).analyze(np.zeros((120, 160, 3), np.uint8)) == NO_HAND
+
+
+def test_each_thread_gets_its_own_analyzer_with_the_same_findings(analysed):
+    from concurrent.futures import ThreadPoolExecutor
+
+    per_thread = HandAnalyzerPerThread(min_confidence=0.5)
+    images = [image for image, _ in analysed]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = list(
+            pool.map(
+                lambda image: (per_thread.analyzer(), per_thread.analyzer().analyze(image)), images
+            )
+        )
+    analyzers = {id(analyzer) for analyzer, _ in found}
+    assert 1 <= len(analyzers) <= 2  # one per thread, reused for that thread's images
+    assert [facts for _, facts in found] == [facts for _, facts in analysed]
+    per_thread.close()
+    assert all(analyzer._hands is None for analyzer, _ in found)  # every graph freed
 
 
 def _close_up(image: np.ndarray, landmarks: tuple) -> tuple[np.ndarray, np.ndarray]:
