@@ -1,9 +1,8 @@
 """Each branch of a fused (training.inputs: both) model alone, on examples it never saw.
 
-Feeds the Trainer's model the transformed examples of the given splits three ways: both
-branches; the image branch alone (landmarks zeroed and hand_found 0, as `serving_images`
-gets); the landmark branch alone (the pooled image features zeroed). The first is the
-figure the Evaluator reports; the other two show what each branch learned by itself.
+Runs the Trainer's model on the transformed examples of the given splits and scores three
+answers: the model's (the branches mixed, what the Evaluator reports); the image branch's
+softmax (what `serving_images` answers, with no landmarks); the landmark branch's softmax.
 
     python benchmarks/fused_branches.py --model HOME/.../Trainer_fold1/model/N/Format-Serving \
         --transform-graph HOME/.../Transform/transform_graph/M \
@@ -34,15 +33,25 @@ def main() -> None:
     import tf_keras
 
     from signpipe.models import features
-    from signpipe.models.model import POOLED_FEATURES, head_on_features, load_classifier
+    from signpipe.models.head import (
+        POOL_LAYER,
+        POOLED_FEATURES,
+        branch_outputs,
+        head_on_features,
+        is_fused,
+    )
+    from signpipe.models.model import load_classifier
 
     transform = tft.TFTransformOutput(args.transform_graph)
     layer = transform.transform_features_layer()
     spec = transform.raw_feature_spec()
     model = load_classifier(args.model)
-    head = head_on_features(model)
+    if not is_fused(model):
+        raise SystemExit(f"{args.model} is not a fused model: it has no branches to score alone")
+    head = branch_outputs(head_on_features(model))
+    classes = model.output_shape[-1]
     image = model.get_layer(features.IMAGE_FEATURE).output
-    pool = tf_keras.Model(image, model.get_layer("head_pool").output)
+    pool = tf_keras.Model(image, model.get_layer(POOL_LAYER).output)
     files = [path for split in args.split for path in sorted(glob.glob(f"{split}/*.gz"))]
     batches = (
         tf.data.TFRecordDataset(files, compression_type="GZIP")
@@ -53,25 +62,18 @@ def main() -> None:
     images = 0
     for raw in batches:
         transformed = layer(raw)
-        pooled = pool(transformed[features.IMAGE_FEATURE], training=False)
-        landmarks = transformed[features.LANDMARK_FEATURE]
-        found = transformed[features.HAND_FOUND_FEATURE]
-        inputs = {
-            "both": (pooled, landmarks, found),
-            "image_alone": (pooled, tf.zeros_like(landmarks), tf.zeros_like(found)),
-            "landmarks_alone": (tf.zeros_like(pooled), landmarks, found),
-        }
+        outputs = head(
+            {
+                POOLED_FEATURES: pool(transformed[features.IMAGE_FEATURE], training=False),
+                features.LANDMARK_FEATURE: transformed[features.LANDMARK_FEATURE],
+                features.HAND_FOUND_FEATURE: transformed[features.HAND_FOUND_FEATURE],
+            },
+            training=False,
+        ).numpy()
         labels = transformed[features.LABEL_FEATURE].numpy().ravel()
-        for way, (pooled_in, landmarks_in, found_in) in inputs.items():
-            probabilities = head(
-                {
-                    POOLED_FEATURES: pooled_in,
-                    features.LANDMARK_FEATURE: landmarks_in,
-                    features.HAND_FOUND_FEATURE: found_in,
-                },
-                training=False,
-            )
-            right[way] += int((probabilities.numpy().argmax(axis=1) == labels).sum())
+        for index, way in enumerate(WAYS):  # [answer | image softmax | landmark softmax | found]
+            answers = outputs[:, index * classes : (index + 1) * classes].argmax(axis=1)
+            right[way] += int((answers == labels).sum())
         images += len(labels)
     write_result(
         args.out,

@@ -156,20 +156,20 @@ def fit_phase(
     TensorBoard and progress callbacks; the epochs run."""
     import tf_keras
 
-    from signpipe.models.model import training_loss
+    from signpipe.models.head import compile_for_training
 
     epochs = getattr(options, f"{phase}_epochs")
     if epochs <= 0:
         return 0
-    model.compile(
-        optimizer=tf_keras.optimizers.Adam(getattr(options, f"{phase}_learning_rate")),
-        loss=training_loss(options.label_smoothing, model.output_shape[-1]),
-        metrics=["accuracy"],
+    training = compile_for_training(
+        model, getattr(options, f"{phase}_learning_rate"), options.label_smoothing
     )
     stop = tf_keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=options.early_stopping_patience, restore_best_weights=True
     )
-    history = model.fit(train, validation_data=evaluate, epochs=epochs, verbose=2, callbacks=[stop])
+    history = training.fit(
+        train, validation_data=evaluate, epochs=epochs, verbose=2, callbacks=[stop]
+    )
     return len(history.history["loss"])
 
 
@@ -183,6 +183,7 @@ def main() -> None:
     import tensorflow as tf
     import tf_keras
 
+    from signpipe.models.head import compile_for_training
     from signpipe.models.landmark_scaling import landmark_scaling
     from signpipe.models.model import (
         augmented,
@@ -236,8 +237,9 @@ def main() -> None:
     set_backbone_trainable(model, 1.0 if from_scratch else options.finetune_fraction, from_scratch)
     epochs["finetune"] = fit_phase(model, train, data["eval"], "finetune", options)
     lap("finetune")
+    scorer = compile_for_training(model, 0.0, options.label_smoothing)  # the answer's accuracy
     accuracy = {
-        f"{name}_accuracy": model.evaluate(dataset, verbose=0)[1]
+        f"{name}_accuracy": scorer.evaluate(dataset, verbose=0, return_dict=True)["accuracy"]
         for name, dataset in data.items()
         if name != "train"
     }

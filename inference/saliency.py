@@ -2,9 +2,10 @@
 
 Works on the Trainer's Keras classifier (`model.load_classifier` of a pushed SavedModel):
 inputs by name (the image in [0, 255], and the landmark features and found flag of a model
-that reads the hand), probabilities out from a `head_softmax` layer, and a `head_pool` layer
-pooling the last convolutional block of the image branch. Image saliency is taken on the
-image branch with every other input fed as it is; a landmarks-only model has none.
+that reads the hand), probabilities out, a softmax layer per branch (`models/head.py`), and
+a `head_pool` layer pooling the last convolutional block of the image branch. Image saliency
+is taken on the image branch with every other input fed as it is; a landmarks-only model
+has none.
 """
 
 from collections.abc import Mapping
@@ -13,8 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-POOL_LAYER = "head_pool"
-SOFTMAX_LAYER = "head_softmax"
+from signpipe.models.head import IMAGE_SOFTMAX, LANDMARK_SOFTMAX, POOL_LAYER
 
 # An image array for a model with one input, or arrays by input name (extra keys ignored).
 Inputs = np.ndarray | Mapping[str, np.ndarray]
@@ -126,7 +126,15 @@ class Embedder:
 
     def __init__(self, model: tf_keras.Model):
         self._model = model
-        both = tf_keras.Model(model.inputs, [model.get_layer(SOFTMAX_LAYER).input, model.output])
+        names = {layer.name for layer in model.layers}
+        penultimate = [
+            model.get_layer(name).input
+            for name in (IMAGE_SOFTMAX, LANDMARK_SOFTMAX)
+            if name in names
+        ]
+        if len(penultimate) > 1:
+            penultimate = [tf_keras.layers.Concatenate()(penultimate)]
+        both = tf_keras.Model(model.inputs, [penultimate[0], model.output])
         # As a graph: called eagerly, every layer runs op by op (Lite0, 32 images: 1.5 s a
         # batch); one tf.function, so that the model is traced once, not once a call.
         self._run = tf.function(lambda batch: both(batch, training=False), reduce_retracing=True)

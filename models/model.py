@@ -15,18 +15,21 @@ from tfx_bsl.public import tfxio
 
 from signpipe.models import features
 from signpipe.models.backbones import build_backbone
-from signpipe.models.keras_tracing import skip_autograph_in_keras_libraries
-from signpipe.models.landmark_scaling import (
-    LANDMARK_STANDARDIZER,
-    LandmarkScaling,
-    landmark_scaling,
+from signpipe.models.head import (
+    POOL_LAYER,
+    POOLED_FEATURES,
+    compile_for_training,
+    head_layers,
+    head_on_features,
+    wire_head,
 )
+from signpipe.models.keras_tracing import skip_autograph_in_keras_libraries
+from signpipe.models.landmark_scaling import LandmarkScaling, landmark_scaling
 from signpipe.models.signatures import serving_signatures
 from signpipe.pipeline import progress_log
 from signpipe.pipeline.configs import TrainingConfig
 
 HISTORY_FILE = "training_history.json"
-POOLED_FEATURES = "pooled_features"
 
 
 def build_classifier(
@@ -34,11 +37,10 @@ def build_classifier(
 ) -> tf_keras.Model:
     """The classifier on `options.inputs` as one flat functional model.
 
-    The image branch is the backbone with global pooling and dropout; the landmark branch
-    standardizes the landmark features (`landmark_scaling`, from the training split) and
-    runs a small MLP, zeroed where no hand was found. With both, the two are concatenated
-    before the softmax, and each is dropped at random while training so that either works
-    alone.
+    The image branch is the backbone with global pooling, dropout and a softmax; the
+    landmark branch standardizes the landmark features (`landmark_scaling`, from the
+    training split) and runs a small MLP and a softmax, silent where no hand was found.
+    With both, the answer mixes the two (`models/head.py`).
     """
     skip_autograph_in_keras_libraries()  # before the model is first traced
     inputs, pooled, landmarks, found = [], None, None, None
@@ -46,70 +48,21 @@ def build_classifier(
         shape = (options.image_size, options.image_size, 3)
         backbone = build_backbone(options.backbone, options.backbone_weights, shape)
         inputs.append(backbone.input)
-        pooled = tf_keras.layers.GlobalAveragePooling2D(name="head_pool")(backbone.output)
+        pooled = tf_keras.layers.GlobalAveragePooling2D(name=POOL_LAYER)(backbone.output)
     if features.LANDMARK_FEATURE in model_input_names(options):
         landmarks = tf_keras.Input(
             (features.LANDMARK_FEATURE_SIZE,), name=features.LANDMARK_FEATURE
         )
         found = tf_keras.Input((1,), name=features.HAND_FOUND_FEATURE)
         inputs += [landmarks, found]
-    layers = _head_layers(options, num_classes, landmark_scaling or LandmarkScaling.identity())
-    outputs = _head(layers, pooled, landmarks, found)
-    return tf_keras.Model(inputs, outputs, name=f"signpipe_{options.backbone}_{options.inputs}")
+    layers = head_layers(options, num_classes, landmark_scaling or LandmarkScaling.identity())
+    answer, _ = wire_head(layers, pooled, landmarks, found)
+    return tf_keras.Model(inputs, answer, name=f"signpipe_{options.backbone}_{options.inputs}")
 
 
 def model_input_names(options: TrainingConfig) -> tuple[str, ...]:
     """The transformed features the model takes, in its input order."""
     return features.MODEL_INPUTS[options.inputs]
-
-
-def _head_layers(
-    options: TrainingConfig, num_classes: int, scaling: LandmarkScaling
-) -> dict[str, tf_keras.layers.Layer]:
-    """The layers after the backbone, by name (every name starts with `head_`)."""
-    layers = tf_keras.layers
-    both = options.inputs == "both"
-    made = [
-        layers.Dropout(options.dropout, name="head_dropout"),
-        # Standardized inside the model, so phones and servers feed the features as they are;
-        # a multiply and an add, which int8 TFLite runs (a division would not be).
-        layers.Rescaling(list(scaling.scale), list(scaling.offset), name=LANDMARK_STANDARDIZER),
-        # Zero again where no hand was found: standardized, the zeros would become -mean/std,
-        # far outside the real hands' range, which int8 quantization would have to span.
-        layers.Multiply(name="head_landmarks_present"),
-        layers.Dense(128, activation="relu", name="head_landmarks_dense"),
-        layers.Dropout(options.dropout, name="head_landmarks_dropout"),
-        layers.Dense(64, activation="relu", name="head_landmarks_embedding"),
-        layers.Multiply(name="head_landmarks_found"),
-        layers.Concatenate(name="head_fuse"),
-        layers.Dense(num_classes, activation="softmax", name="head_softmax"),
-    ]
-    if both:  # drops a whole branch's features for an example (noise shape [batch, 1])
-        made += [
-            layers.Dropout(options.branch_dropout, (None, 1), name="head_image_branch_drop"),
-            layers.Dropout(options.branch_dropout, (None, 1), name="head_landmarks_branch_drop"),
-        ]
-    return {layer.name: layer for layer in made}
-
-
-def _head(layers: dict, pooled, landmarks, found):
-    """Wire the head layers on pooled image features and/or landmarks; return probabilities."""
-    branches = []
-    if pooled is not None:
-        image = layers["head_dropout"](pooled)
-        if "head_image_branch_drop" in layers:
-            image = layers["head_image_branch_drop"](image)
-        branches.append(image)
-    if landmarks is not None:
-        hand = layers["head_landmarks_present"]([layers[LANDMARK_STANDARDIZER](landmarks), found])
-        hand = layers["head_landmarks_dense"](hand)
-        hand = layers["head_landmarks_embedding"](layers["head_landmarks_dropout"](hand))
-        hand = layers["head_landmarks_found"]([hand, found])
-        if "head_landmarks_branch_drop" in layers:
-            hand = layers["head_landmarks_branch_drop"](hand)
-        branches.append(hand)
-    fused = layers["head_fuse"](branches) if len(branches) > 1 else branches[0]
-    return layers["head_softmax"](fused)
 
 
 def load_classifier(serving_model_dir: str) -> tf_keras.Model:
@@ -209,7 +162,7 @@ def pooled_features(
 ) -> tf.data.Dataset:
     """({pooled features of the frozen backbone, other inputs}, label) batches, computed once."""
     image = model.get_layer(features.IMAGE_FEATURE).output
-    extractor = tf_keras.Model(image, model.get_layer("head_pool").output)
+    extractor = tf_keras.Model(image, model.get_layer(POOL_LAYER).output)
     inputs = {
         POOLED_FEATURES: extractor.predict(
             dataset.map(lambda x, _: x[features.IMAGE_FEATURE]), verbose=0
@@ -221,21 +174,6 @@ def pooled_features(
         inputs[name] = np.concatenate([x[name].numpy() for x, _ in batches])
     labels = np.concatenate([labels.numpy() for _, labels in batches])
     return tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(batch_size)
-
-
-def head_on_features(model: tf_keras.Model) -> tf_keras.Model:
-    """The classifier's head on pooled image features (and landmarks): the same layers, shared."""
-    pool = model.get_layer("head_pool")
-    pooled = tf_keras.Input(pool.output_shape[1:], name=POOLED_FEATURES)
-    inputs, landmarks, found = [pooled], None, None
-    if features.LANDMARK_FEATURE in model.input_names:
-        landmarks = tf_keras.Input(
-            (features.LANDMARK_FEATURE_SIZE,), name=features.LANDMARK_FEATURE
-        )
-        found = tf_keras.Input((1,), name=features.HAND_FOUND_FEATURE)
-        inputs += [landmarks, found]
-    layers = {layer.name: layer for layer in model.layers if layer.name.startswith("head_")}
-    return tf_keras.Model(inputs, _head(layers, pooled, landmarks, found), name="head")
 
 
 def head_phase(
@@ -296,12 +234,7 @@ def _fit_phase(model, train, evaluate, epochs, learning_rate, options, log_dir, 
     """Compile and fit one phase with early stopping on eval loss; return its history."""
     if epochs <= 0:
         return {}
-    model.compile(
-        optimizer=tf_keras.optimizers.Adam(learning_rate),
-        loss=training_loss(options.label_smoothing, model.output_shape[-1]),
-        metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
-    history = model.fit(
+    history = compile_for_training(model, learning_rate, options.label_smoothing).fit(
         train,
         validation_data=evaluate,
         epochs=epochs,
@@ -317,19 +250,6 @@ def _fit_phase(model, train, evaluate, epochs, learning_rate, options, log_dir, 
         ],
     )
     return {key: [float(v) for v in values] for key, values in history.history.items()}
-
-
-def training_loss(label_smoothing: float, num_classes: int):
-    """Cross-entropy on integer labels, smoothed towards the uniform distribution if asked."""
-    if not label_smoothing:
-        return tf_keras.losses.SparseCategoricalCrossentropy()
-    smoothed = tf_keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
-
-    def smoothed_sparse_crossentropy(labels, probabilities):
-        one_hot = tf.one_hot(tf.reshape(tf.cast(labels, tf.int32), [-1]), num_classes)
-        return smoothed(one_hot, probabilities)
-
-    return smoothed_sparse_crossentropy
 
 
 def run_fn(fn_args: FnArgs) -> None:

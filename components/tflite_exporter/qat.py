@@ -12,6 +12,7 @@ from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer
 
 from signpipe.components.tflite_exporter.converters import ConversionError
 from signpipe.models import features
+from signpipe.models.head import IMAGE_SHARE, LANDMARK_SHARE
 from signpipe.models.keras_tracing import skip_autograph_in_keras_libraries
 from signpipe.models.landmark_scaling import LANDMARK_STANDARDIZER
 
@@ -21,10 +22,12 @@ _quantize = tfmot.quantization.keras
 class OutputQuantizeConfig(_quantize.QuantizeConfig):
     """Fake-quantize only what a weightless layer emits: on a fixed range, or a learned one.
 
-    tfmot has no default config for Rescaling (the image normalisation: its output range is
-    exact and fixed; the landmark standardization: a moving-average range) or Multiply (the
-    landmark embedding times hand_found: a moving-average range, as tfmot's own config for
-    Add). None holds weights, so quantizing what it emits is all the integer model needs.
+    tfmot has no default config for Rescaling (the image normalisation and the branches'
+    shares of the answer: their output ranges are exact and fixed; the landmark
+    standardization: a moving-average range) or Multiply (the landmark embedding times
+    hand_found, a branch's probabilities times its share: a moving-average range, as
+    tfmot's own config for Add). None holds weights, so quantizing what it emits is all
+    the integer model needs.
     """
 
     def __init__(self, low: float | None = None, high: float | None = None):
@@ -63,8 +66,11 @@ def _annotate(layer: tf_keras.layers.Layer) -> tf_keras.layers.Layer:
     if layer.name == LANDMARK_STANDARDIZER:  # a Rescaling with a scale per feature
         return _quantize.quantize_annotate_layer(layer, quantize_config=OutputQuantizeConfig())
     if isinstance(layer, tf_keras.layers.Rescaling):
-        ends = np.array([0.0, 255.0]) * np.asarray(layer.scale).max() + np.asarray(layer.offset)
-        config = OutputQuantizeConfig(float(np.min(ends)), float(np.max(ends)))
+        # The branches' shares rescale hand_found (0 or 1); the image normalisation, pixels.
+        top = 1.0 if layer.name in (IMAGE_SHARE, LANDMARK_SHARE) else 255.0
+        ends = np.array([0.0, top]) * np.asarray(layer.scale).max() + np.asarray(layer.offset)
+        # Widened to hold 0, which quantization represents exactly.
+        config = OutputQuantizeConfig(min(float(np.min(ends)), 0.0), max(float(np.max(ends)), 0.0))
         return _quantize.quantize_annotate_layer(layer, quantize_config=config)
     if isinstance(layer, tf_keras.layers.Multiply):
         return _quantize.quantize_annotate_layer(layer, quantize_config=OutputQuantizeConfig())

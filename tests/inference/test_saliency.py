@@ -19,8 +19,17 @@ from signpipe.inference import saliency
 from signpipe.inference.explain import ExplainedModel, explain_files
 from signpipe.inference.predict import predict_saved_model
 from signpipe.models import features
+from signpipe.models.head import (
+    IMAGE_SOFTMAX,
+    LANDMARK_SOFTMAX,
+    compile_for_training,
+    head_layers,
+    wire_head,
+)
+from signpipe.models.landmark_scaling import LandmarkScaling
 from signpipe.models.preprocessing import decode_and_resize, hand_inputs
 from signpipe.models.signatures import HANDS_INPUT_SIGNATURE
+from signpipe.pipeline.configs import TrainingConfig
 from tests.hand_images import hand_images
 
 SIZE = 64
@@ -46,14 +55,18 @@ def _images(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _inputs(kind: str, count: int, seed: int) -> tuple[np.ndarray | dict, np.ndarray]:
-    """Images alone, or by name with landmarks that carry no class signal."""
+    """Images alone, or by name with landmarks that carry a weak class signal."""
     images, labels = _images(count, seed)
     if kind == "image":
         return images, labels
     rng = np.random.default_rng(seed + 100)
+    # The class shifts the first landmark features a little, as a hand's shape would: the
+    # fused answer weighs landmarks most where a hand was found, so noise there would sink it.
+    landmarks = rng.normal(size=(count, features.LANDMARK_FEATURE_SIZE))
+    landmarks[:, :8] += 2.0 * (labels[:, None] - 0.5)
     return {
         features.IMAGE_FEATURE: images,
-        features.LANDMARK_FEATURE: rng.normal(size=(count, features.LANDMARK_FEATURE_SIZE)),
+        features.LANDMARK_FEATURE: landmarks,
         features.HAND_FOUND_FEATURE: rng.integers(0, 2, size=(count, 1)).astype(np.float32),
     }, labels
 
@@ -67,7 +80,7 @@ def _landmark_branch():
 
 def _classifier(seed: int, kind: str = "image") -> tf_keras.Model:
     """A small CNN with the Trainer's head contract (head_pool over the last conv block,
-    head_softmax last), and for "both" a landmark branch fused before the softmax."""
+    head_softmax last); for "both", the Trainer's own fused head on it."""
     tf_keras.utils.set_random_seed(seed)
     image = tf_keras.Input((SIZE, SIZE, 3), name=None if kind == "image" else "image")
     x = tf_keras.layers.Rescaling(1 / 255)(image)
@@ -76,23 +89,26 @@ def _classifier(seed: int, kind: str = "image") -> tf_keras.Model:
         x = tf_keras.layers.MaxPooling2D()(x)
     x = tf_keras.layers.Conv2D(32, 3, padding="same", activation="relu")(x)
     x = tf_keras.layers.GlobalAveragePooling2D(name=saliency.POOL_LAYER)(x)
-    inputs = [image]
     if kind == "both":
-        landmark_inputs, hand = _landmark_branch()
-        inputs += landmark_inputs
-        x = tf_keras.layers.Concatenate(name="head_fuse")([x, hand])
-    outputs = tf_keras.layers.Dense(2, activation="softmax", name=saliency.SOFTMAX_LAYER)(x)
-    return tf_keras.Model(inputs, outputs)
+        landmarks = tf_keras.Input(
+            (features.LANDMARK_FEATURE_SIZE,), name=features.LANDMARK_FEATURE
+        )
+        found = tf_keras.Input((1,), name=features.HAND_FOUND_FEATURE)
+        layers = head_layers(TrainingConfig(), 2, LandmarkScaling.identity())
+        answer, _ = wire_head(layers, x, landmarks, found)
+        return tf_keras.Model([image, landmarks, found], answer)
+    outputs = tf_keras.layers.Dense(2, activation="softmax", name=IMAGE_SOFTMAX)(x)
+    return tf_keras.Model(image, outputs)
 
 
 @functools.cache
 def _trained(kind: str):
     inputs, labels = _inputs(kind, 400, seed=0)
     model = _classifier(seed=0, kind=kind)
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(inputs, labels, epochs=6, batch_size=32, verbose=0)
+    compile_for_training(model, 1e-3, 0.0).fit(inputs, labels, epochs=6, batch_size=32, verbose=0)
     test_inputs, test_labels = _inputs(kind, 40, seed=1)
-    assert model.evaluate(test_inputs, test_labels, verbose=0)[1] >= 0.95
+    predicted = model.predict(test_inputs, verbose=0).argmax(axis=1)
+    assert (predicted == test_labels).mean() >= 0.95
     return model, test_inputs, test_labels
 
 
@@ -141,24 +157,27 @@ def test_maps_concentrate_on_the_signal_and_change_when_the_weights_are_random(
     assert np.median(_mass_in_region(random_maps)) < np.median(mass) - 0.1
 
 
-def test_embeddings_are_the_features_the_softmax_reads(trained):
+def _softmax(embedded: np.ndarray, dense: tf_keras.layers.Dense) -> np.ndarray:
+    logits = embedded @ dense.kernel.numpy() + dense.bias.numpy()
+    return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+
+def test_embeddings_are_the_features_the_softmaxes_read(trained):
     kind, model, inputs, labels = trained
     embedded = saliency.embeddings(model, inputs, batch_size=7)
-    assert embedded.shape == (len(labels), 32 if kind == "image" else 32 + 8)
-    dense = model.get_layer(saliency.SOFTMAX_LAYER)
-    logits = embedded @ dense.kernel.numpy() + dense.bias.numpy()
-    np.testing.assert_allclose(
-        np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True),
-        model.predict(inputs, verbose=0),
-        rtol=1e-4,
-        atol=1e-5,
-    )
+    assert embedded.shape == (len(labels), 32 if kind == "image" else 32 + 64)
+    expected = _softmax(embedded[:, :32], model.get_layer(IMAGE_SOFTMAX))
+    if kind == "both":  # the landmark branch's share of the answer where a hand was found
+        share = TrainingConfig().landmark_share * inputs[features.HAND_FOUND_FEATURE]
+        hand = _softmax(embedded[:, 32:], model.get_layer(LANDMARK_SOFTMAX))
+        expected = (1 - share) * expected + share * hand
+    np.testing.assert_allclose(expected, model.predict(inputs, verbose=0), rtol=1e-4, atol=1e-5)
 
 
 def _landmarks_only(seed: int = 0) -> tf_keras.Model:
     tf_keras.utils.set_random_seed(seed)
     inputs, hand = _landmark_branch()
-    outputs = tf_keras.layers.Dense(2, activation="softmax", name=saliency.SOFTMAX_LAYER)(hand)
+    outputs = tf_keras.layers.Dense(2, activation="softmax", name=LANDMARK_SOFTMAX)(hand)
     return tf_keras.Model(inputs, outputs)
 
 

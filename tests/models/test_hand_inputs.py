@@ -16,7 +16,15 @@ from signpipe.components.image_folder_example_gen.hand_analysis import (
 from signpipe.data.synthetic_hands import SyntheticDataSpec, generate_dataset
 from signpipe.errors import ConfigError
 from signpipe.models import features, preprocessing
-from signpipe.models.model import build_classifier, head_on_features, pooled_features
+from signpipe.models.head import (
+    IMAGE_SOFTMAX,
+    LANDMARK_SOFTMAX,
+    branch_outputs,
+    compile_for_training,
+    head_on_features,
+    training_loss,
+)
+from signpipe.models.model import build_classifier, pooled_features
 from signpipe.pipeline.configs import TrainingConfig, load_config
 
 
@@ -202,7 +210,14 @@ def test_model_takes_the_inputs_it_was_configured_for(inputs, names):
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_without_a_hand_the_landmark_branch_is_silent_and_branches_drop_only_in_training():
+def _branches(model: tf_keras.Model, data: dict) -> tuple[np.ndarray, ...]:
+    """(answer, image softmax, landmark softmax, found) of a fused model."""
+    outputs = branch_outputs(model)(data, training=False).numpy()
+    classes = model.output_shape[-1]
+    return tuple(np.split(outputs, [classes, 2 * classes, 3 * classes], axis=1))
+
+
+def test_the_answer_mixes_the_branches_and_is_the_image_branchs_without_a_hand():
     tf_keras.utils.set_random_seed(0)
     options = TrainingConfig(inputs="both", backbone_weights="none", image_size=96)
     model = build_classifier(options, 4)
@@ -211,14 +226,52 @@ def test_without_a_hand_the_landmark_branch_is_silent_and_branches_drop_only_in_
         **no_hand,
         features.LANDMARK_FEATURE: np.ones((4, features.LANDMARK_FEATURE_SIZE), np.float32),
     }
-    np.testing.assert_allclose(
-        model(no_hand, training=False).numpy(), model(noisy, training=False).numpy(), atol=1e-6
+    answer, image, _, found = _branches(model, noisy)
+    np.testing.assert_allclose(answer, image, atol=1e-6)  # landmarks unused without a hand
+    np.testing.assert_allclose(answer, model(no_hand, training=False).numpy(), atol=1e-6)
+    assert not found.any()
+
+    with_hand = _inputs(4)
+    answer, image, hand, found = _branches(model, with_hand)
+    share = options.landmark_share
+    np.testing.assert_allclose(answer, (1 - share) * image + share * hand, atol=1e-6)
+    np.testing.assert_allclose(answer, model(with_hand, training=False).numpy(), atol=1e-6)
+    assert found.all() and not np.allclose(image, hand)
+
+
+def test_each_branch_trains_on_its_own_loss_and_landmarks_only_with_a_hand():
+    classes = 3
+    loss = training_loss(0.0, classes, fused=True)
+    image = np.array([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3]], np.float32)
+    hand = np.array([[0.4, 0.4, 0.2], [0.1, 0.1, 0.8]], np.float32)
+    answer = np.full_like(image, 1 / classes)  # what the mix says does not enter the loss
+    outputs = np.concatenate([answer, image, hand, [[1.0], [0.0]]], axis=1)
+    labels = np.array([0, 1])
+    expected = [-np.log(0.7) - np.log(0.4), -np.log(0.5)]  # the second has no hand
+    np.testing.assert_allclose(loss(labels, outputs).numpy(), expected, rtol=1e-5)
+    smoothed = training_loss(0.1, classes, fused=True)(labels, outputs).numpy()
+    assert (smoothed != loss(labels, outputs).numpy()).all()
+
+
+def test_fitting_a_fused_model_trains_both_branches_and_reports_the_answers_accuracy():
+    tf_keras.utils.set_random_seed(0)
+    model = build_classifier(
+        TrainingConfig(inputs="both", backbone_weights="none", image_size=96), 3
     )
-    drop = model.get_layer("head_landmarks_branch_drop")
-    ones = tf.ones((1000, 8))
-    dropped = (drop(ones, training=True).numpy() == 0).all(axis=1).mean()
-    assert dropped == pytest.approx(options.branch_dropout, abs=0.06)  # whole rows
-    np.testing.assert_array_equal(drop(ones, training=False).numpy(), ones.numpy())
+    before = {
+        name: model.get_layer(name).get_weights()[0].copy()
+        for name in (IMAGE_SOFTMAX, LANDMARK_SOFTMAX)
+    }
+    data, labels = _inputs(8), np.arange(8) % 3
+    training = compile_for_training(model, 1e-2, 0.0)
+    history = training.fit(data, labels, epochs=2, batch_size=4, verbose=0).history
+    assert set(history) == {"loss", "accuracy"}  # the Trainer's history and progress read these
+    for name, weights in before.items():
+        assert not np.allclose(model.get_layer(name).get_weights()[0], weights), name
+    answers = model(data, training=False).numpy().argmax(axis=1)
+    assert training.evaluate(data, labels, verbose=0, return_dict=True)["accuracy"] == (
+        pytest.approx((answers == labels).mean())
+    )
 
 
 def test_the_fused_head_on_cached_features_is_the_models_head():

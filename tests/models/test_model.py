@@ -12,9 +12,9 @@ from PIL import Image
 
 from signpipe.errors import ConfigError
 from signpipe.models import model as model_module
+from signpipe.models.head import head_on_features
 from signpipe.models.model import (
     build_classifier,
-    head_on_features,
     pooled_features,
     set_backbone_trainable,
 )
