@@ -34,8 +34,9 @@ VARIANTS = ("float32", "dynamic_range", "float16", "int8", "qat_int8")
 # Each softmax kernel's factor, so that answers differ by input (asserted below): random
 # pooled features of noise images barely move the logits; standardized landmarks do.
 SHARPEN = {IMAGE_SOFTMAX: 20.0, LANDMARK_SOFTMAX: 5.0}
-# Largest difference from the Keras model's probabilities, per variant.
-TOLERANCE = {"float32": 1e-4, "dynamic_range": 0.05, "float16": 0.01, "int8": 0.1, "qat_int8": 0.1}
+# Largest difference from the Keras model's probabilities, per variant. qat_int8 also
+# carries its fine-tune: on the landmark model, 0.06-0.12 over fine-tune seeds.
+TOLERANCE = {"float32": 1e-4, "dynamic_range": 0.05, "float16": 0.01, "int8": 0.1, "qat_int8": 0.15}
 
 
 def _tiny_backbone(name: str, weights: str, shape: tuple[int, int, int]) -> tf_keras.Model:
@@ -145,6 +146,27 @@ def test_every_variant_takes_the_models_inputs_by_name(inputs, variant, hand_mod
     else:
         assert {d["dtype"] for d in details.values()} == {"float32"}
         assert converters.float_ops(content)  # the check sees float ops
+
+
+def test_qat_trains_what_the_trainer_left_trainable_and_keeps_the_rest_as_it_was():
+    """The frozen part is computed once per image and never changes; the rest learns."""
+    model = _classifier("both")
+    model_module.set_backbone_trainable(model, 0.5)
+    data = _data(tuple(model.input_names))
+    labels = (np.arange(EXAMPLES) + 1) % CLASSES  # not what the model answers: it must learn
+    trained = {w.name for w in model.trainable_weights}
+    assert trained and len(trained) < len({w.name for w in model.weights if w.trainable})
+    before = {w.name: w.numpy() for w in model.weights}
+
+    batches = tf.data.Dataset.from_tensor_slices((data, labels)).batch(6)
+    aware = qat.quantization_aware_fine_tune(model, batches, data, epochs=3, learning_rate=1e-2)
+
+    kernels = {w.name: w.numpy() for w in aware.weights if w.name in before}
+    moved = {name for name, value in kernels.items() if not np.array_equal(value, before[name])}
+    assert moved == trained
+    with converters.saved_signature(aware) as saved:
+        content = converters.convert(saved, "qat_int8", data)
+    assert converters.float_ops(content) == []
 
 
 def test_int8_refuses_inputs_that_are_zero_in_every_representative_example(hand_models):
