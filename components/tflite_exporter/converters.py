@@ -1,9 +1,12 @@
 """Keras classifier -> TFLite flatbuffers: float32, dynamic range, float16 and full int8."""
 
 import contextlib
+import multiprocessing
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import tensorflow as tf
@@ -117,6 +120,56 @@ def convert(
                 "in float, so this is not a full-integer model"
             )
     return content
+
+
+class PostTrainingConversions:
+    """Post-training variants of one `saved_signature`, converted here or in a second process.
+
+    A conversion runs on one core, so beside QAT (which runs in this process) they go to a
+    second, spawned process; `result` hands back each flatbuffer or raises ConversionError.
+    Use as a context manager: leaving it waits for the second process to finish.
+    """
+
+    def __init__(
+        self,
+        saved_model_dir: str,
+        variants: Sequence[str],
+        representative: Mapping[str, np.ndarray],
+        second_process: bool,
+    ):
+        self._saved_model_dir = saved_model_dir
+        self._representative = representative
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: dict[str, Future] = {}
+        if second_process and variants:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pending = {
+                variant: self._pool.submit(convert, *self._arguments(variant))
+                for variant in variants
+            }
+
+    def _arguments(self, variant: str) -> tuple:
+        needs = variant in ("int8", "qat_int8")
+        return self._saved_model_dir, variant, self._representative if needs else None
+
+    def result(self, variant: str) -> bytes:
+        """The variant's flatbuffer; raises ConversionError when it could not be made."""
+        if variant not in self._pending:
+            return convert(*self._arguments(variant))
+        try:
+            return self._pending[variant].result()
+        except BrokenProcessPool as err:
+            raise ConversionError(
+                f"{variant}: the converter process stopped before it finished ({err}); "
+                "convert it alone with tflite.variants to see why"
+            ) from err
+
+    def __enter__(self) -> "PostTrainingConversions":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _explain(variant: str, err: Exception) -> str:

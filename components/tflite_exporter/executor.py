@@ -93,70 +93,98 @@ class Executor(base_executor.BaseExecutor):
             "inputs": input_docs.describe(classifier, hand_crop),
             "variants": {},
         }
-        with converters.saved_signature(classifier) as float_model:
-            for number, variant in enumerate(variants, start=1):
+        contents = self._convert_all(
+            variants, classifier, examples, tft_output, calibration, exec_properties
+        )
+        # Every conversion has finished, so the latency runs have the machine to themselves.
+        for number, variant in enumerate(variants, start=1):
+            content = contents[variant]
+            if isinstance(content, converters.ConversionError):
+                _log.warning("TFLite variant failed: %s", content)
                 progress_log.report(
-                    "TFLiteExporter", f"{variant} ({number}/{len(variants)}): converting"
+                    "TFLiteExporter", f"{variant}: failed ({content})", milestone=True
                 )
-                try:
-                    content = self._convert(
-                        variant,
-                        float_model,
-                        classifier,
-                        examples,
-                        tft_output,
-                        calibration,
-                        exec_properties,
-                    )
-                except converters.ConversionError as err:
-                    _log.warning("TFLite variant failed: %s", err)
-                    progress_log.report(
-                        "TFLiteExporter", f"{variant}: failed ({err})", milestone=True
-                    )
-                    report["variants"][variant] = {
-                        "status": "failed",
-                        "blessed": False,
-                        "why": str(err),
-                    }
-                    continue
-                path = os.path.join(output.uri, f"{variant}.tflite")
-                with fileio.open(path, "wb") as handle:
-                    handle.write(content)
-                report["variants"][variant] = measure.judge(
-                    measure.measure(
-                        path, inputs, truth, reference, exec_properties[LATENCY_RUNS_KEY]
-                    ),
-                    report["saved_model_accuracy"],
-                    exec_properties[MAX_DROP_KEY],
-                    float_ops=len(converters.float_ops(content)),
-                )
-                result = report["variants"][variant]
-                verdict = "blessed" if result["blessed"] else "not blessed"
-                progress_log.report(
-                    "TFLiteExporter",
-                    f"{variant} ({number}/{len(variants)}): top-1 {result['accuracy']:.1%}, "
-                    f"{result['size_bytes'] / 1024:,.0f} KB, {verdict}",
-                    milestone=True,
-                )
+                report["variants"][variant] = {
+                    "status": "failed",
+                    "blessed": False,
+                    "why": str(content),
+                }
+                continue
+            path = os.path.join(output.uri, f"{variant}.tflite")
+            with fileio.open(path, "wb") as handle:
+                handle.write(content)
+            report["variants"][variant] = measure.judge(
+                measure.measure(path, inputs, truth, reference, exec_properties[LATENCY_RUNS_KEY]),
+                report["saved_model_accuracy"],
+                exec_properties[MAX_DROP_KEY],
+                float_ops=len(converters.float_ops(content)),
+            )
+            result = report["variants"][variant]
+            verdict = "blessed" if result["blessed"] else "not blessed"
+            progress_log.report(
+                "TFLiteExporter",
+                f"{variant} ({number}/{len(variants)}): top-1 {result['accuracy']:.1%}, "
+                f"{result['size_bytes'] / 1024:,.0f} KB, {verdict}",
+                milestone=True,
+            )
         with fileio.open(os.path.join(output.uri, TFLiteModels.LABELS_FILE), "w") as handle:
             handle.write("".join(f"{label}\n" for label in labels))
         report["pushed_to"] = self._push(input_dict, output.uri, report, exec_properties)
         self._write_report(output, report)
 
     @staticmethod
-    def _convert(
-        variant: str,
-        float_model: str,
+    def _convert_all(
+        variants: list[str],
+        classifier,
+        examples: Artifact,
+        tft_output: tft.TFTransformOutput,
+        calibration: dict[str, np.ndarray],
+        exec_properties: dict[str, Any],
+    ) -> dict[str, bytes | converters.ConversionError]:
+        """Each variant's flatbuffer, or the ConversionError that stopped it.
+
+        The post-training variants convert from one float SavedModel; beside QAT, in a
+        second process, since each conversion runs on one core.
+        """
+        post_training = [variant for variant in variants if variant != "qat_int8"]
+        aware = "qat_int8" in variants
+        contents: dict[str, bytes | converters.ConversionError] = {}
+        with (
+            converters.saved_signature(classifier) as float_model,
+            converters.PostTrainingConversions(
+                float_model, post_training, calibration, second_process=aware
+            ) as conversions,
+        ):
+            if post_training:
+                beside = " in a second process, beside QAT" if aware else ""
+                progress_log.report(
+                    "TFLiteExporter", f"converting {', '.join(post_training)}{beside}"
+                )
+            if aware:
+                progress_log.report("TFLiteExporter", "qat_int8: quantization-aware fine-tune")
+                try:
+                    contents["qat_int8"] = Executor._quantization_aware(
+                        classifier, examples, tft_output, calibration, exec_properties
+                    )
+                except converters.ConversionError as err:
+                    contents["qat_int8"] = err
+            for variant in post_training:
+                try:
+                    contents[variant] = conversions.result(variant)
+                except converters.ConversionError as err:
+                    contents[variant] = err
+        return contents
+
+    @staticmethod
+    def _quantization_aware(
         classifier,
         examples: Artifact,
         tft_output: tft.TFTransformOutput,
         calibration: dict[str, np.ndarray],
         exec_properties: dict[str, Any],
     ) -> bytes:
-        """One variant's flatbuffer: from the shared float SavedModel, or after QAT."""
-        if variant != "qat_int8":
-            return converters.convert(float_model, variant, calibration)
-        converters.check_representative(variant, calibration)  # before minutes of fine-tuning
+        """The qat_int8 flatbuffer: a quantization-aware fine-tune, then full-integer."""
+        converters.check_representative("qat_int8", calibration)  # before the fine-tune
         aware = qat.quantization_aware_fine_tune(
             classifier,
             split_dataset(
@@ -172,7 +200,7 @@ class Executor(base_executor.BaseExecutor):
             learning_rate=exec_properties[QAT_LEARNING_RATE_KEY],
         )
         with converters.saved_signature(aware) as aware_model:
-            return converters.convert(aware_model, variant, calibration)
+            return converters.convert(aware_model, "qat_int8", calibration)
 
     @staticmethod
     def _push(input_dict, folder: str, report: dict, exec_properties: dict) -> str | None:
