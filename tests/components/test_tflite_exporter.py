@@ -290,8 +290,12 @@ def test_a_model_with_no_integer_kernel_fails_that_variant_only(second_process, 
 def test_the_gate_blesses_within_the_bound_only():
     ok = measure.judge({"accuracy": 0.905}, 0.91, 0.01)
     assert ok["blessed"] and ok["why"] == ""
-    dropped = measure.judge({"accuracy": 0.89}, 0.91, 0.01)
+    dropped = measure.judge({"accuracy": 0.89, "images": 1000}, 0.91, 0.01)
     assert not dropped["blessed"] and "2.00 points below" in dropped["why"]
+    assert "One image" not in dropped["why"]
+    one_image = measure.judge({"accuracy": 35 / 36, "images": 36}, 1.0, 0.01)
+    assert not one_image["blessed"]  # the bound holds, however few the images
+    assert "One image of the 36 measured is 2.78 points" in one_image["why"]
 
 
 def test_a_file_that_is_not_a_signpipe_model_is_named(tmp_path):
