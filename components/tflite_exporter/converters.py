@@ -20,6 +20,10 @@ _OP_NAME = re.compile(
 )
 
 
+# The full-integer variants: calibrated on representative examples, integer-only.
+INTEGER_VARIANTS = ("int8", "qat_int8")
+
+
 class ConversionError(SignpipeError):
     """A variant could not be converted; the message names the op when TFLite does."""
 
@@ -84,11 +88,11 @@ def convert(
     converter = tf.lite.TFLiteConverter.from_saved_model(
         saved_model_dir, signature_keys=[SIGNATURE]
     )
-    if variant in ("dynamic_range", "float16", "int8", "qat_int8"):
+    if variant in ("dynamic_range", "float16", *INTEGER_VARIANTS):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if variant == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if variant in ("int8", "qat_int8"):
+    if variant in INTEGER_VARIANTS:
         if representative is None:
             raise ValueError(f"variant {variant} needs representative examples")
         check_representative(variant, representative)
@@ -111,7 +115,7 @@ def convert(
         content = converter.convert()
     except Exception as err:  # the converter raises ConverterError, RuntimeError, ...
         raise ConversionError(_explain(variant, err)) from err
-    if variant in ("int8", "qat_int8"):
+    if variant in INTEGER_VARIANTS:
         # The converter leaves an op without an integer kernel in float instead of failing.
         in_float = sorted(set(float_ops(content)))
         if in_float:
@@ -149,7 +153,8 @@ class PostTrainingConversions:
             }
 
     def _arguments(self, variant: str) -> tuple:
-        needs = variant in ("int8", "qat_int8")
+        # Only integer variants read the examples: the others are not sent to the process.
+        needs = variant in INTEGER_VARIANTS
         return self._saved_model_dir, variant, self._representative if needs else None
 
     def result(self, variant: str) -> bytes:
