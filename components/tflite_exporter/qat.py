@@ -233,11 +233,18 @@ def _frozen_outputs(aware: tf_keras.Model) -> list:
     frozen: dict[int, bool] = {}
 
     def is_frozen(tensor) -> bool:
-        if id(tensor) not in frozen:
-            node = tensor.node
-            frozen[id(tensor)] = node.is_input or (
-                not _trains(node.layer) and all(map(is_frozen, node.keras_inputs))
-            )
+        # With a stack, not recursion: a path from the inputs crosses every backbone layer.
+        stack = [tensor]
+        while stack:
+            node = stack[-1].node
+            if node.is_input or _trains(node.layer):
+                frozen[id(stack.pop())] = node.is_input
+                continue
+            unknown = [t for t in node.keras_inputs if id(t) not in frozen]
+            if unknown:
+                stack.extend(unknown)
+                continue
+            frozen[id(stack.pop())] = all(frozen[id(t)] for t in node.keras_inputs)
         return frozen[id(tensor)]
 
     handed_over: dict[int, object] = {}
