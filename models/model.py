@@ -24,6 +24,7 @@ from signpipe.models.head import (
     wire_head,
 )
 from signpipe.models.keras_tracing import skip_autograph_in_keras_libraries
+from signpipe.models.landmark_augmentation import turn_hands
 from signpipe.models.landmark_scaling import LandmarkScaling, landmark_scaling
 from signpipe.models.signatures import serving_signatures
 from signpipe.pipeline import progress_log
@@ -142,8 +143,25 @@ def _dataset(
     return raw.map(_to_pair, num_parallel_calls=tf.data.AUTOTUNE).cache()
 
 
+def with_turned_hands(dataset: tf.data.Dataset, options: TrainingConfig) -> tf.data.Dataset:
+    """Batches with a `landmark_turn` share of hands turned round, freshly drawn every epoch."""
+    if features.LANDMARK_FEATURE not in model_input_names(options) or not options.landmark_turn:
+        return dataset
+
+    generator = tf.random.Generator.from_seed(options.seed)
+
+    def _turn(inputs, labels):
+        turned = turn_hands(inputs[features.LANDMARK_FEATURE], options.landmark_turn, generator)
+        return {**inputs, features.LANDMARK_FEATURE: turned}, labels
+
+    return dataset.map(
+        tf.autograph.experimental.do_not_convert(_turn), num_parallel_calls=tf.data.AUTOTUNE
+    )
+
+
 def augmented(dataset: tf.data.Dataset, options: TrainingConfig) -> tf.data.Dataset:
-    """Image batches through `augmenter`, freshly drawn every epoch (landmarks as they are)."""
+    """Image batches through `augmenter` and hands turned round, freshly drawn every epoch."""
+    dataset = with_turned_hands(dataset, options)
     if features.IMAGE_FEATURE not in model_input_names(options):
         return dataset
     augment = augmenter(options)
@@ -196,7 +214,7 @@ def head_phase(
     # and train the head alone, instead of running the backbone on every batch.
     return (
         head_on_features(model),
-        pooled_features(model, images, options.batch_size),
+        with_turned_hands(pooled_features(model, images, options.batch_size), options),
         pooled_features(model, evaluate, options.batch_size),
     )
 

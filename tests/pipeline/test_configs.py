@@ -43,6 +43,7 @@ def test_json_and_yaml_files_and_overrides(tmp_path):
         ({"data": {"group_regex": "a", "group_folder_level": 1}}, "not both"),
         ({"data": {"pinned_groups": {"g": "holdout"}}}, "unknown split"),
         ({"validation": {"schema_path": "/nope.pbtxt"}}, "signpipe schema"),
+        ({"training": {"landmark_turn": 1.5}}, r"training\.landmark_turn must be between"),
     ],
 )
 def test_bad_values_are_named(tmp_path, values, message):

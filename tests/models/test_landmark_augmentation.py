@@ -1,0 +1,86 @@
+"""Turning training hands round: the features of the turned hand, on a share of hands."""
+
+import numpy as np
+import tensorflow as tf
+
+from signpipe.models import features, preprocessing
+from signpipe.models.landmark_augmentation import turn_hands
+from signpipe.models.model import augmented, with_turned_hands
+from signpipe.pipeline.configs import TrainingConfig
+
+
+def _hands(count: int) -> np.ndarray:
+    """`count` random hands: 63 values each, x and y in the image, z around the wrist's."""
+    rng = np.random.default_rng(3)
+    points = rng.uniform(0.3, 0.6, (count, features.LANDMARK_COUNT, 3))
+    points[:, :, 2] = rng.normal(0.0, 0.05, (count, features.LANDMARK_COUNT))
+    points[:, 0, 2] = 0.0  # MediaPipe's z is relative to the wrist
+    return points.reshape(count, -1).astype(np.float32)
+
+
+def _features(hands: np.ndarray, handedness: bytes, aspect: float) -> np.ndarray:
+    count = len(hands)
+    return preprocessing.landmark_features(
+        hands,
+        tf.ones([count], tf.int64),
+        tf.constant([handedness] * count),
+        tf.fill([count], aspect),
+    ).numpy()
+
+
+def test_a_turned_hand_has_the_features_of_the_hand_turned_half_round():
+    hands = _hands(4)
+    points = hands.reshape(4, features.LANDMARK_COUNT, 3)
+    # Half round the vertical line through the wrist: x and depth swap sides, y stays.
+    turned = points.copy()
+    turned[:, :, 0] = 2 * points[:, :1, 0] - points[:, :, 0]
+    turned[:, :, 2] = 2 * points[:, :1, 2] - points[:, :, 2]
+    for handedness, aspect in ((b"right", 1.0), (b"left", 4 / 3)):
+        before = _features(hands, handedness, aspect)
+        expected = _features(turned.reshape(4, -1), handedness, aspect)
+        np.testing.assert_allclose(turn_hands(before, 1.0).numpy(), expected, atol=1e-5)
+        np.testing.assert_array_equal(turn_hands(before, 0.0).numpy(), before)
+    # A mirror is the other hand, not a turn: its features differ from the turned hand's.
+    mirrored = points.copy()
+    mirrored[:, :, 0] = 1 - points[:, :, 0]
+    assert not np.allclose(
+        _features(mirrored.reshape(4, -1), b"right", 1.0),
+        _features(turned.reshape(4, -1), b"right", 1.0),
+    )
+
+
+def test_no_hand_stays_no_hand():
+    zeros = np.zeros((3, features.LANDMARK_FEATURE_SIZE), np.float32)
+    assert not turn_hands(zeros, 1.0).numpy().any()
+
+
+def _dataset(count: int) -> tf.data.Dataset:
+    shapes = np.repeat(_features(_hands(1), b"right", 1.0), count, axis=0)
+    inputs = {
+        features.LANDMARK_FEATURE: shapes,
+        features.HAND_FOUND_FEATURE: np.ones((count, 1), np.float32),
+    }
+    return tf.data.Dataset.from_tensor_slices((inputs, np.zeros(count, np.int64))).batch(50)
+
+
+def _turned_share(dataset: tf.data.Dataset) -> np.ndarray:
+    """Per example, whether its first x coordinate changed sign (the wrist's is 0: use the
+    second landmark's)."""
+    original = next(iter(_dataset(1)))[0][features.LANDMARK_FEATURE].numpy()[0, 3]
+    values = np.concatenate([x[features.LANDMARK_FEATURE].numpy() for x, _ in dataset])
+    return np.sign(values[:, 3]) != np.sign(original)
+
+
+def test_training_turns_the_configured_share_of_hands_anew_each_epoch():
+    tf.random.set_seed(0)
+    options = TrainingConfig(inputs="landmarks", landmark_turn=0.5)
+    dataset = augmented(_dataset(400), options)
+    first, second = _turned_share(dataset), _turned_share(dataset)
+    assert 0.4 < first.mean() < 0.6 and 0.4 < second.mean() < 0.6
+    assert (first != second).any()  # drawn anew on each pass
+
+
+def test_no_turn_when_off_or_without_landmarks():
+    plain = _dataset(10)
+    assert with_turned_hands(plain, TrainingConfig(inputs="landmarks", landmark_turn=0.0)) is plain
+    assert with_turned_hands(plain, TrainingConfig(inputs="image")) is plain
