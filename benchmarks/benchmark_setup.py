@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +73,25 @@ def run_through_transform(config, materialize: bool = False) -> float:
     return time.perf_counter() - started
 
 
+def machine() -> dict[str, Any]:
+    """The processor the figures were taken on: times from different machines differ."""
+    facts: dict[str, Any] = {}
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("model name", "cpu MHz", "bogomips") and key not in facts:
+                facts[key] = value.strip()
+    facts["cores"] = os.cpu_count()
+    return facts
+
+
 def write_result(path: str, result: dict[str, Any]) -> None:
-    """Write the figures as JSON (creating the folder) and print them."""
+    """Write the figures, with the machine they were taken on, as JSON (creating the folder)
+    and print them."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result, indent=2)
+    text = json.dumps({**result, "machine": machine()}, indent=2)
     out.write_text(text + "\n")
     print(text)
