@@ -5,7 +5,6 @@ Each setting runs in a fresh home (nothing cached); settings alternate over --ro
 """
 
 import argparse
-import os
 import statistics
 import tempfile
 
@@ -64,7 +63,6 @@ def main() -> None:
         args.out,
         {
             "data_root": args.data_root,
-            "cores": os.cpu_count(),
             "rounds": args.rounds,
             "median_seconds": medians,
             "speed_up_2_vs_1_workers": {

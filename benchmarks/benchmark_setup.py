@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,8 @@ def run_through_transform(config, materialize: bool = False) -> float:
 
 
 def machine() -> dict[str, Any]:
-    """The processor the figures were taken on: times from different machines differ."""
+    """The processor, core count and Python the figures were taken on: times from different
+    machines differ."""
     facts: dict[str, Any] = {}
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
@@ -84,6 +86,7 @@ def machine() -> dict[str, Any]:
             if key in ("model name", "cpu MHz", "bogomips") and key not in facts:
                 facts[key] = value.strip()
     facts["cores"] = os.cpu_count()
+    facts["python"] = platform.python_version()
     return facts
 
 

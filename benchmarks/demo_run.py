@@ -7,8 +7,6 @@ each step's seconds from ML Metadata. Nothing else should run on the machine mea
 """
 
 import argparse
-import os
-import platform
 import re
 import subprocess
 import sys
@@ -53,8 +51,6 @@ def main() -> None:
             "command": "signpipe run (generated demo data, default configuration)"
             if not args.config
             else f"signpipe run --config {args.config}: {Path(args.config).read_text().strip()}",
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
             "wall_s": round(wall, 1),
             "steps_s": steps,
             "steps_total_s": round(sum(steps.values()), 1),

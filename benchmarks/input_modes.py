@@ -11,8 +11,6 @@ hand analysis: the share of images with a hand found and the time ExampleGen too
 
 import argparse
 import contextlib
-import os
-import platform
 import tempfile
 import time
 
@@ -89,8 +87,6 @@ def main() -> None:
     images = report["totals"]["examples"]
     result = {
         "data_root": args.data_root,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
         "examples": images,
         "examples_per_split": {s: sum(c.values()) for s, c in report["counts"].items()},
         "hands_found": report["totals"]["hands_found"],

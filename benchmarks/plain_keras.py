@@ -16,7 +16,6 @@ import dataclasses
 import glob
 import hashlib
 import os
-import platform
 import re
 import resource
 import time
@@ -253,8 +252,6 @@ def main() -> None:
         {
             "data_root": config.data_root,
             "group_regex": config.data.group_regex or "",
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
             **counts,
             "images": sum(map(len, per_split.values())),
             "images_per_split": {name: len(images) for name, images in per_split.items()},

@@ -13,7 +13,6 @@ With data.folds set it records every fold's accuracy on its held-out groups inst
 
 import argparse
 import os
-import platform
 import tempfile
 import threading
 import time
@@ -100,8 +99,6 @@ def main() -> None:
     result = {
         "data_root": args.data_root,
         "beam_mode": args.beam_mode,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
         "files": files,
         "examples": images,
         "quarantined": report["totals"]["quarantined"],

@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import platform
 from pathlib import Path
 
 _SETUP = Path(__file__).resolve().parents[2] / "benchmarks" / "benchmark_setup.py"
@@ -22,6 +23,7 @@ def test_results_carry_the_machine_and_keep_every_figure(tmp_path, capsys):
     written = json.loads(out.read_text())
     assert written["wall_s"] == 12.5 and written["steps"] == {"Trainer": 3.0}
     assert written["machine"]["cores"] == os.cpu_count()
+    assert written["machine"]["python"] == platform.python_version()
     if Path("/proc/cpuinfo").exists():
         assert written["machine"]["model name"]
     assert json.loads(capsys.readouterr().out) == written
