@@ -1,7 +1,9 @@
 """Keras classifier -> TFLite flatbuffers: float32, dynamic range, float16 and full int8."""
 
 import contextlib
+import dataclasses
 import multiprocessing
+import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -12,7 +14,11 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from signpipe.components.tflite_exporter.tflite_classifier import OUTPUT, SIGNATURE
+from signpipe.components.tflite_exporter.tflite_classifier import (
+    OUTPUT,
+    SIGNATURE,
+    TFLiteClassifier,
+)
 from signpipe.errors import SignpipeError
 
 _OP_NAME = re.compile(
@@ -126,12 +132,45 @@ def convert(
     return content
 
 
+@dataclasses.dataclass(frozen=True)
+class Converted:
+    """A variant's flatbuffer and, when asked, its top-1 classes for the test examples."""
+
+    content: bytes
+    classes: np.ndarray | None = None
+
+
+def _convert_and_classify(
+    saved_model_dir: str,
+    variant: str,
+    representative: Mapping[str, np.ndarray] | None,
+    test_inputs: Mapping[str, np.ndarray] | str | None,
+) -> Converted:
+    """Convert one variant and classify the test examples with it (arrays, or a folder of
+    `<input name>.npy` files when this runs in the second process)."""
+    content = convert(saved_model_dir, variant, representative)
+    if test_inputs is None:
+        return Converted(content)
+    if isinstance(test_inputs, str):
+        test_inputs = {
+            name.removesuffix(".npy"): np.load(os.path.join(test_inputs, name), mmap_mode="r")
+            for name in os.listdir(test_inputs)
+        }
+    with tempfile.NamedTemporaryFile(suffix=".tflite") as handle:
+        handle.write(content)
+        handle.flush()
+        probabilities = TFLiteClassifier(handle.name).probabilities(test_inputs)
+    return Converted(content, probabilities.argmax(axis=1))
+
+
 class PostTrainingConversions:
     """Post-training variants of one `saved_signature`, converted here or in a second process.
 
-    A conversion runs on one core, so beside QAT (which runs in this process) they go to a
-    second, spawned process; `result` hands back each flatbuffer or raises ConversionError.
-    Use as a context manager: leaving it waits for the second process to finish.
+    A conversion, and a TFLite model's pass over the test examples, runs on one core, so
+    beside QAT (which runs in this process) both go to a second, spawned process, which
+    reads the test examples from .npy files rather than from a pickle of them. `result`
+    hands back each Converted or raises ConversionError. Use as a context manager: leaving
+    it waits for the second process to finish.
     """
 
     def __init__(
@@ -140,27 +179,40 @@ class PostTrainingConversions:
         variants: Sequence[str],
         representative: Mapping[str, np.ndarray],
         second_process: bool,
+        test_inputs: Mapping[str, np.ndarray] | None = None,
     ):
         self._saved_model_dir = saved_model_dir
         self._representative = representative
+        self._test_inputs: Mapping[str, np.ndarray] | str | None = test_inputs
         self._pool: ProcessPoolExecutor | None = None
         self._pending: dict[str, Future] = {}
+        self._folder: tempfile.TemporaryDirectory | None = None
         if second_process and variants:
+            if test_inputs is not None:
+                self._folder = tempfile.TemporaryDirectory(prefix="signpipe-test-inputs-")
+                for name, values in test_inputs.items():
+                    np.save(os.path.join(self._folder.name, f"{name}.npy"), values)
+                self._test_inputs = self._folder.name
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
             self._pending = {
-                variant: self._pool.submit(convert, *self._arguments(variant))
+                variant: self._pool.submit(_convert_and_classify, *self._arguments(variant))
                 for variant in variants
             }
 
     def _arguments(self, variant: str) -> tuple:
         # Only integer variants read the examples: the others are not sent to the process.
         needs = variant in INTEGER_VARIANTS
-        return self._saved_model_dir, variant, self._representative if needs else None
+        return (
+            self._saved_model_dir,
+            variant,
+            self._representative if needs else None,
+            self._test_inputs,
+        )
 
-    def result(self, variant: str) -> bytes:
-        """The variant's flatbuffer; raises ConversionError when it could not be made."""
+    def result(self, variant: str) -> Converted:
+        """The variant's Converted; raises ConversionError when it could not be made."""
         if variant not in self._pending:
-            return convert(*self._arguments(variant))
+            return _convert_and_classify(*self._arguments(variant))
         try:
             return self._pending[variant].result()
         except BrokenProcessPool as err:
@@ -175,6 +227,8 @@ class PostTrainingConversions:
     def __exit__(self, *exc_info) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._folder is not None:
+            self._folder.cleanup()
 
 
 def _explain(variant: str, err: Exception) -> str:

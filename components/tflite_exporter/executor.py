@@ -77,9 +77,9 @@ class Executor(base_executor.BaseExecutor):
         calibration, calibration_labels = load_split(
             examples, "train", tft_output, names, exec_properties[REPRESENTATIVE_IMAGES_KEY]
         )
-        # The inputs went through the transform graph already, so the classifier's answers
-        # are the SavedModel's serving answers, without loading the SavedModel a second time.
-        reference = classifier.predict(inputs, batch_size=32, verbose=0).argmax(axis=1)
+        reference, converted = self._convert_all(
+            variants, classifier, inputs, calibration, examples, tft_output, exec_properties
+        )
         # Without hand analysis at ingestion the model saw whole frames, never a hand crop.
         hand_crop = features.HAND_FOUND_KEY in tft_output.raw_feature_spec()
         report = {
@@ -93,38 +93,37 @@ class Executor(base_executor.BaseExecutor):
             "inputs": input_docs.describe(classifier, hand_crop),
             "variants": {},
         }
-        contents = self._convert_all(
-            variants, classifier, examples, tft_output, calibration, exec_properties
-        )
         # Every conversion has finished, so the latency runs have the machine to themselves.
         for number, variant in enumerate(variants, start=1):
-            content = contents[variant]
-            if isinstance(content, converters.ConversionError):
-                _log.warning("TFLite variant failed: %s", content)
+            result = converted[variant]
+            if isinstance(result, converters.ConversionError):
+                _log.warning("TFLite variant failed: %s", result)
                 progress_log.report(
-                    "TFLiteExporter", f"{variant}: failed ({content})", milestone=True
+                    "TFLiteExporter", f"{variant}: failed ({result})", milestone=True
                 )
                 report["variants"][variant] = {
                     "status": "failed",
                     "blessed": False,
-                    "why": str(content),
+                    "why": str(result),
                 }
                 continue
             path = os.path.join(output.uri, f"{variant}.tflite")
             with fileio.open(path, "wb") as handle:
-                handle.write(content)
+                handle.write(result.content)
+            measured = measure.measure(
+                path, inputs, truth, reference, exec_properties[LATENCY_RUNS_KEY], result.classes
+            )
             report["variants"][variant] = measure.judge(
-                measure.measure(path, inputs, truth, reference, exec_properties[LATENCY_RUNS_KEY]),
+                measured,
                 report["saved_model_accuracy"],
                 exec_properties[MAX_DROP_KEY],
-                float_ops=len(converters.float_ops(content)),
+                float_ops=len(converters.float_ops(result.content)),
             )
-            result = report["variants"][variant]
-            verdict = "blessed" if result["blessed"] else "not blessed"
+            verdict = "blessed" if report["variants"][variant]["blessed"] else "not blessed"
             progress_log.report(
                 "TFLiteExporter",
-                f"{variant} ({number}/{len(variants)}): top-1 {result['accuracy']:.1%}, "
-                f"{result['size_bytes'] / 1024:,.0f} KB, {verdict}",
+                f"{variant} ({number}/{len(variants)}): top-1 {measured['accuracy']:.1%}, "
+                f"{measured['size_bytes'] / 1024:,.0f} KB, {verdict}",
                 milestone=True,
             )
         with fileio.open(os.path.join(output.uri, TFLiteModels.LABELS_FILE), "w") as handle:
@@ -136,23 +135,25 @@ class Executor(base_executor.BaseExecutor):
     def _convert_all(
         variants: list[str],
         classifier,
+        inputs: dict[str, np.ndarray],
+        calibration: dict[str, np.ndarray],
         examples: Artifact,
         tft_output: tft.TFTransformOutput,
-        calibration: dict[str, np.ndarray],
         exec_properties: dict[str, Any],
-    ) -> dict[str, bytes | converters.ConversionError]:
-        """Each variant's flatbuffer, or the ConversionError that stopped it.
+    ) -> tuple[np.ndarray, dict[str, converters.Converted | converters.ConversionError]]:
+        """The SavedModel's top-1 classes for the test inputs, and each variant's Converted
+        or the ConversionError that stopped it.
 
-        The post-training variants convert from one float SavedModel; beside QAT, in a
-        second process, since each conversion runs on one core.
+        With QAT, the post-training variants convert and classify the test inputs in a
+        second process, since each conversion and TFLite pass runs on one core.
         """
         post_training = [variant for variant in variants if variant != "qat_int8"]
         aware = "qat_int8" in variants
-        contents: dict[str, bytes | converters.ConversionError] = {}
+        converted: dict[str, converters.Converted | converters.ConversionError] = {}
         with (
             converters.saved_signature(classifier) as float_model,
             converters.PostTrainingConversions(
-                float_model, post_training, calibration, second_process=aware
+                float_model, post_training, calibration, second_process=aware, test_inputs=inputs
             ) as conversions,
         ):
             if post_training:
@@ -160,20 +161,25 @@ class Executor(base_executor.BaseExecutor):
                 progress_log.report(
                     "TFLiteExporter", f"converting {', '.join(post_training)}{beside}"
                 )
+            # The inputs went through the transform graph already, so the classifier's answers
+            # are the SavedModel's serving answers, without loading the SavedModel again.
+            reference = classifier.predict(inputs, batch_size=32, verbose=0).argmax(axis=1)
             if aware:
                 progress_log.report("TFLiteExporter", "qat_int8: quantization-aware fine-tune")
                 try:
-                    contents["qat_int8"] = Executor._quantization_aware(
-                        classifier, examples, tft_output, calibration, exec_properties
+                    converted["qat_int8"] = converters.Converted(
+                        Executor._quantization_aware(
+                            classifier, examples, tft_output, calibration, exec_properties
+                        )
                     )
                 except converters.ConversionError as err:
-                    contents["qat_int8"] = err
+                    converted["qat_int8"] = err
             for variant in post_training:
                 try:
-                    contents[variant] = conversions.result(variant)
+                    converted[variant] = conversions.result(variant)
                 except converters.ConversionError as err:
-                    contents[variant] = err
-        return contents
+                    converted[variant] = err
+        return reference, converted
 
     @staticmethod
     def _quantization_aware(

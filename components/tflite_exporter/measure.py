@@ -41,13 +41,16 @@ def measure(
     labels: np.ndarray,
     reference_classes: np.ndarray,
     latency_runs: int,
+    predicted: np.ndarray | None = None,
 ) -> dict:
     """Top-1 accuracy, agreement with the reference model, size, latency and input types.
 
-    `inputs` holds every model input by name, [N, ...] as Transform makes them.
+    `inputs` holds every model input by name, [N, ...] as Transform makes them; `predicted`,
+    the model's top-1 classes for them when already known (from the second process).
     """
     classifier = TFLiteClassifier(model_path)
-    predicted = classifier.probabilities(inputs).argmax(axis=1)
+    if predicted is None:
+        predicted = classifier.probabilities(inputs).argmax(axis=1)
     first = {name: values[0] for name, values in inputs.items()}
     cores = os.cpu_count() or 1
     return {

@@ -265,7 +265,8 @@ def test_the_documented_recipes_are_what_transform_computes():
 
 @pytest.mark.parametrize("second_process", [False, True])
 def test_a_model_with_no_integer_kernel_fails_that_variant_only(second_process, tmp_path):
-    """Also when the variants convert in a second process (beside QAT): the error comes back."""
+    """Also when the variants convert in a second process (beside QAT): the error comes back,
+    and the variant that converted classifies the test inputs as its own file does."""
     images = _data((features.IMAGE_FEATURE,))
     inputs = tf_keras.Input((SIZE, SIZE, 3), name="image")
     x = tf_keras.layers.Conv2D(4, 3)(inputs)
@@ -275,16 +276,30 @@ def test_a_model_with_no_integer_kernel_fails_that_variant_only(second_process, 
     with (
         converters.saved_signature(model) as saved,
         converters.PostTrainingConversions(
-            saved, ["float32", "int8"], images, second_process
+            saved, ["float32", "int8"], images, second_process, test_inputs=images
         ) as conversions,
     ):
         with pytest.raises(converters.ConversionError, match="SIN"):
             conversions.result("int8")
         float_model = conversions.result("float32")
-    assert TFLiteClassifier(_write(tmp_path, "f", float_model)).probabilities(images).shape == (
-        EXAMPLES,
-        CLASSES,
+    probabilities = TFLiteClassifier(_write(tmp_path, "f", float_model.content)).probabilities(
+        images
     )
+    assert probabilities.shape == (EXAMPLES, CLASSES)
+    assert np.ptp(probabilities.max(axis=1)) > 0  # the classes below depend on the image
+    np.testing.assert_array_equal(float_model.classes, probabilities.argmax(axis=1))
+
+
+def test_conversions_without_test_inputs_classify_nothing():
+    images = _data((features.IMAGE_FEATURE,))
+    inputs = tf_keras.Input((SIZE, SIZE, 3), name="image")
+    x = tf_keras.layers.GlobalAveragePooling2D()(inputs)
+    model = tf_keras.Model(inputs, tf_keras.layers.Dense(CLASSES, activation="softmax")(x))
+    with (
+        converters.saved_signature(model) as saved,
+        converters.PostTrainingConversions(saved, ["float32"], images, False) as conversions,
+    ):
+        assert conversions.result("float32").classes is None
 
 
 def test_the_gate_blesses_within_the_bound_only():
