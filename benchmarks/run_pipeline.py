@@ -72,9 +72,14 @@ def main() -> None:
     from signpipe.runs.summaries import model_summary
 
     import_seconds = time.perf_counter() - import_started
-    beam_args = [f"--direct_running_mode={args.beam_mode}"]
+    # in_memory is the default run's (no Beam arguments): spelled out, it would make every
+    # TFX Beam step build a TFX sdist for remote workers, as a user's arguments do.
+    beam_args = []
     if args.beam_mode == "multi_processing":
-        beam_args.append(f"--direct_num_workers={os.cpu_count()}")
+        beam_args = [
+            f"--direct_running_mode={args.beam_mode}",
+            f"--direct_num_workers={os.cpu_count()}",
+        ]
     with tempfile.TemporaryDirectory(prefix="signpipe-bench-") as home:
         config = benchmark_config(
             home,
