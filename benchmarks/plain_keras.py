@@ -119,7 +119,8 @@ def cached_dataset(
         raw = {features.IMAGE_KEY: request.pop(IMAGE_INPUT).tolist(), **request}
     indices = tf.constant([labels.index(label) for label, _ in images], tf.int64)
     dataset = tf.data.Dataset.from_tensor_slices((raw, indices))
-    if training:  # the Trainer shuffles before its cache, so once: every epoch replays it
+    if training:  # as the Trainer: one shuffle before the cache; `augmented` and
+        # `head_phase` deal the cached batches anew each epoch
         dataset = dataset.shuffle(len(images), seed=options.seed)
     names = model_input_names(options)
 

@@ -80,6 +80,23 @@ def test_training_turns_the_configured_share_of_hands_anew_each_epoch():
     assert (first != second).any()  # drawn anew on each pass
 
 
+def test_training_deals_every_example_into_new_batches_each_epoch():
+    count = 200
+    inputs = {
+        features.LANDMARK_FEATURE: np.zeros((count, features.LANDMARK_FEATURE_SIZE), np.float32),
+        features.HAND_FOUND_FEATURE: np.ones((count, 1), np.float32),
+    }
+    cached = tf.data.Dataset.from_tensor_slices((inputs, np.arange(count))).batch(50).cache()
+    options = TrainingConfig(inputs="landmarks", landmark_turn=0.0, batch_size=32)
+    dataset = augmented(cached, options)
+    first, second = ([labels.numpy() for _, labels in dataset] for _ in range(2))
+    assert [len(batch) for batch in first] == [32] * 6 + [8]
+    for epoch in (first, second):
+        np.testing.assert_array_equal(np.sort(np.concatenate(epoch)), np.arange(count))
+    assert not np.array_equal(np.concatenate(first), np.concatenate(second))
+    assert set(first[0]) != set(second[0])  # other examples share a batch
+
+
 def test_no_turn_when_off_or_without_landmarks():
     plain = _dataset(10)
     assert with_turned_hands(plain, TrainingConfig(inputs="landmarks", landmark_turn=0.0)) is plain
