@@ -12,6 +12,7 @@ With data.folds set it records every fold's accuracy on its held-out groups inst
 """
 
 import argparse
+import json
 import os
 import tempfile
 import threading
@@ -53,8 +54,22 @@ class PeakMemory:
         self._thread.join()
 
 
+def epochs_run(config) -> dict[str, int]:
+    """The epochs each training phase ran, from the trained model's history (early stopping
+    can end a phase before its configured count)."""
+    from tfx.utils import path_utils
+
+    from signpipe.models.model import HISTORY_FILE
+    from signpipe.runs.store import latest_artifact
+
+    model_dir = path_utils.serving_model_path(latest_artifact(config, "Model", "Trainer").uri)
+    with open(os.path.join(model_dir, HISTORY_FILE)) as handle:
+        history = json.load(handle)
+    return {phase: len(history[phase].get("loss", [])) for phase in ("head", "finetune")}
+
+
 def main() -> None:
-    """Run the data half once and write the figures."""
+    """Run the pipeline (or its data half) once and write the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_run_arguments(parser)
     parser.add_argument(
@@ -98,6 +113,7 @@ def main() -> None:
         folds = config.data.folds and fold_results(list_runs(config)[0])
         model = None if args.data_only or folds else model_summary(config)
         tflite = model.tflite if model else None
+        epochs = epochs_run(config) if model else None
 
     images = report["totals"]["examples"]
     files = images + report["totals"]["quarantined"] + report["totals"]["duplicates_dropped"]
@@ -131,6 +147,7 @@ def main() -> None:
             test_accuracy=model.test_accuracy,
             blessed=model.blessed,
             training_s=training_s,
+            epochs_run=epochs,
             non_training_s=round(sum(seconds.values()) - training_s, 1),
             tflite=tflite,
         )
