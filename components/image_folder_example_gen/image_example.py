@@ -6,7 +6,6 @@ import tensorflow as tf
 from signpipe.components.image_folder_example_gen.read_images import Image
 from signpipe.models import features, preprocessing
 
-
 # Traced once: called eagerly, its ~20 small ops cost 1.5 ms an image, 0.5 ms as one graph
 # (asl_massey's 2,515 images: 3.7 s -> 1.3 s, in the one thread after the parallel reads).
 _hand_box = tf.function(
