@@ -31,6 +31,7 @@ def main() -> None:
 
     from signpipe.pipeline.configs import load_config
     from signpipe.runs.store import steps_after
+    from signpipe.runs.summaries import model_summary
 
     with tempfile.TemporaryDirectory(prefix="signpipe-demo-") as home:
         started = time.perf_counter()
@@ -38,10 +39,12 @@ def main() -> None:
         command += ["--config", args.config] if args.config else []
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         wall = time.perf_counter() - started
+        config = load_config(None, home=home)
         steps = {
-            execution.component: round(execution.seconds, 1)
-            for execution in steps_after(load_config(None, home=home))
+            execution.component: round(execution.seconds, 1) for execution in steps_after(config)
         }
+        model = model_summary(config)
+        variants = (model.tflite or {}).get("variants", {})
     if args.log:
         Path(args.log).write_text(output)
     accuracy = dict(re.findall(r"\b(eval|test) accuracy: ([\d.]+%)", output))
@@ -56,6 +59,15 @@ def main() -> None:
             "steps_total_s": round(sum(steps.values()), 1),
             "outside_steps_s": round(wall - sum(steps.values()), 1),
             "accuracy": accuracy,
+            "blessed": model.blessed,
+            "tflite_variants": {
+                name: {
+                    "status": v["status"],
+                    "accuracy": v.get("accuracy"),
+                    "blessed": v.get("blessed"),
+                }
+                for name, v in variants.items()
+            },
         },
     )
 
