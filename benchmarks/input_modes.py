@@ -74,6 +74,7 @@ def main() -> None:
                     eval_accuracy=model.eval_accuracy,
                     test_accuracy=model.test_accuracy,
                     blessed=model.blessed,
+                    mistakes=model.mistakes,
                     tflite=model.tflite if mode == "both" else None,
                 )
             modes[mode] = figures

@@ -148,6 +148,7 @@ def main() -> None:
             blessed=model.blessed,
             training_s=training_s,
             epochs_run=epochs,
+            mistakes=model.mistakes,
             non_training_s=round(sum(seconds.values()) - training_s, 1),
             tflite=tflite,
         )

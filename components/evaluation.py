@@ -2,6 +2,7 @@
 reading its results back."""
 
 import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.writers import eval_config_writer
 
 from signpipe.components.class_metrics import PRECISION, RECALL, PerClassPrecisionRecall
 from signpipe.models import features
@@ -91,6 +92,44 @@ def evaluation_metrics(uri: str) -> tuple[float | None, dict[int, tuple[float, f
                     values[RECALL]["doubleValue"],
                 )
     return accuracy, per_class
+
+
+def class_name(labels: list[str], class_id: int) -> str:
+    """The label of a class index, or the index itself where the vocabulary lacks it."""
+    return labels[class_id] if 0 <= class_id < len(labels) else str(class_id)
+
+
+def mistakes(uri: str, labels: list[str]) -> list[dict]:
+    """Every (true class, predicted class) confusion of a TFMA evaluation's overall slice,
+    with its image count, most frequent first."""
+    counted = []
+    for slice_key, plots in tfma.load_eval_result(uri, model_name=_candidate(uri)).plots:
+        if slice_key:
+            continue
+        matrices = plots.get("", {}).get("", {}).get("multiClassConfusionMatrixAtThresholds", {})
+        for entry in (matrices.get("matrices") or [{}])[0].get("entries", []):
+            # Proto JSON leaves out zero values, class 0 among them.
+            actual, predicted = entry.get("actualClassId", 0), entry.get("predictedClassId", 0)
+            if actual != predicted and predicted >= 0:
+                counted.append(
+                    {
+                        "true": class_name(labels, actual),
+                        "predicted": class_name(labels, predicted),
+                        "images": round(entry.get("numWeightedExamples", 0)),
+                    }
+                )
+    return sorted(counted, key=lambda m: (-m["images"], m["true"], m["predicted"]))
+
+
+def _candidate(uri: str) -> str | None:
+    """The evaluated model's name beside a baseline (TFMA files plots under it); else None."""
+    specs = eval_config_writer.load_eval_run(uri)[0].model_specs
+    return next((s.name for s in specs if not s.is_baseline), None) if len(specs) > 1 else None
+
+
+def describe_mistakes(counted: list[dict], limit: int = 5) -> str:
+    """The most frequent confusions in words, e.g. `2 -> v 9, 0 -> o 9`."""
+    return ", ".join(f"{m['true']} -> {m['predicted']} {m['images']}" for m in counted[:limit])
 
 
 def blessing_failures(uri: str) -> list[str]:

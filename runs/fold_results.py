@@ -3,7 +3,12 @@
 import dataclasses
 
 from signpipe.components import ingestion_report
-from signpipe.components.evaluation import evaluation_metrics
+from signpipe.components.evaluation import (
+    class_name,
+    describe_mistakes,
+    evaluation_metrics,
+    mistakes,
+)
 from signpipe.components.split_names import EVAL, TRAIN, fold_split
 from signpipe.pipeline.configs import PipelineConfig
 from signpipe.pipeline.cross_validation import EVALUATOR_PREFIX
@@ -24,6 +29,7 @@ class FoldResult:
     images: int
     accuracy: float | None
     recall: dict[str, float]  # class label -> recall on the held-out groups
+    mistakes: list[dict]  # {true, predicted, images}, most frequent first
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +81,8 @@ class CrossValidationResults:
                 f"  {fold.fold:<7} held out {', '.join(fold.held_out)}: {accuracy} "
                 f"of {fold.images} images"
             )
+            if fold.mistakes:
+                lines.append(f"    most confused: {describe_mistakes(fold.mistakes, 3)}")
         if self.mean is not None:
             lines.append(
                 f"  mean {self.mean:.1%}, worst {self.worst.accuracy:.1%} ({self.worst.fold})"
@@ -110,10 +118,11 @@ def fold_results(run: RunRecord) -> CrossValidationResults | None:
                 accuracy=accuracy,
                 recall=dict(
                     sorted(
-                        (labels[class_id] if class_id < len(labels) else str(class_id), recall)
+                        (class_name(labels, class_id), recall)
                         for class_id, (_, recall) in per_class.items()
                     )
                 ),
+                mistakes=mistakes(evaluation.uri, labels) if evaluation else [],
             )
         )
     return CrossValidationResults(run_id=run.run_id, folds=folds)

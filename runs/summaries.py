@@ -6,7 +6,13 @@ import shutil
 
 from signpipe.components import ingestion_report
 from signpipe.components.artifacts import DataReport
-from signpipe.components.evaluation import blessing_failures, evaluation_metrics
+from signpipe.components.evaluation import (
+    blessing_failures,
+    class_name,
+    describe_mistakes,
+    evaluation_metrics,
+    mistakes,
+)
 from signpipe.errors import ConfigError
 from signpipe.pipeline.configs import PipelineConfig
 from signpipe.runs.history import RunRecord, find_run
@@ -25,6 +31,8 @@ class ModelSummary:
     why_not_blessed: list[str]
     pushed_path: str | None
     tflite: dict | None = None  # the TFLite exporter's report
+    # split (eval, test) -> its confusions {true, predicted, images}, most frequent first
+    mistakes: dict[str, list[dict]] = dataclasses.field(default_factory=dict)
 
     def describe(self) -> str:
         """Human-readable lines for the end of a run."""
@@ -43,6 +51,11 @@ class ModelSummary:
                 "  weakest classes (precision/recall): "
                 + ", ".join(f"{label} {p:.0%}/{r:.0%}" for label, (p, r) in worst)
             )
+        lines += [
+            f"  most confused on {split}: {describe_mistakes(counted)}"
+            for split, counted in self.mistakes.items()
+            if counted
+        ]
         if self.blessed:
             lines.append(f"  BLESSED and pushed to {self.pushed_path}")
         else:
@@ -77,18 +90,19 @@ def model_summary(config: PipelineConfig, run: RunRecord | None = None) -> Model
     eval_accuracy, per_class = evaluation_metrics(evaluation.uri)
     failures = blessing_failures(evaluation.uri)
     labels = run.class_labels()
+    evaluations = {"eval": evaluation, "test": run.output("TestEvaluator", "evaluation")}
     return ModelSummary(
         eval_accuracy=eval_accuracy,
         test_accuracy=run.accuracy("TestEvaluator"),
-        per_class={
-            labels[class_id] if class_id < len(labels) else str(class_id): values
-            for class_id, values in per_class.items()
-        },
+        per_class={class_name(labels, class_id): values for class_id, values in per_class.items()},
         blessed=run.blessed,
         why_not_blessed=failures
         or ([] if run.blessed else ["see the Evaluator's validation result"]),
         pushed_path=run.pushed[1] if run.blessed and run.pushed else None,
         tflite=run.tflite_report(),
+        mistakes={
+            split: mistakes(found.uri, labels) for split, found in evaluations.items() if found
+        },
     )
 
 

@@ -62,6 +62,10 @@ def test_each_fold_holds_out_whole_signers_and_is_measured_on_them(fold_run):
     assert results["mean_accuracy"] == pytest.approx(sum(accuracies) / 2)
     assert results["worst_accuracy"] == min(accuracies)
     assert set(results["class_recall"]) == set(LETTERS)
+    for fold in folds:
+        wrong = round((1 - fold["accuracy"]) * fold["images"])
+        assert sum(mistake["images"] for mistake in fold["mistakes"]) == wrong
+        assert all(m["true"] != m["predicted"] for m in fold["mistakes"])
     assert "Cross-validation (2 folds" in stdout and "pushes nothing" in stdout
 
 

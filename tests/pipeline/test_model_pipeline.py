@@ -83,6 +83,18 @@ def test_blessed_model_is_pushed_and_classifies_raw_image_bytes(blessed_run, ima
     assert by_example["label"].numpy()[0].decode() == labels[0]
 
 
+def test_the_summary_names_every_wrong_answer_by_true_and_predicted_class(blessed_run):
+    summary = model_summary(blessed_run)
+    counts = data_summary(blessed_run).counts
+    for split, accuracy in (("eval", summary.eval_accuracy), ("test", summary.test_accuracy)):
+        wrong, images = summary.mistakes[split], sum(counts[split].values())
+        assert sum(m["images"] for m in wrong) == round((1 - accuracy) * images)
+        for mistake in wrong:
+            assert mistake["true"] != mistake["predicted"]
+            assert {mistake["true"], mistake["predicted"]} <= set(LETTERS)
+        assert [m["images"] for m in wrong] == sorted((m["images"] for m in wrong), reverse=True)
+
+
 def test_the_push_has_a_model_card_and_a_models_config(blessed_run):
     pushed = Path(model_summary(blessed_run).pushed_path)
     card = json.loads((pushed / "model_card.json").read_text())
