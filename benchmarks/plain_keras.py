@@ -152,7 +152,7 @@ def fit_phase(
     phase: str,
     options: TrainingConfig,
 ) -> int:
-    """Compile and fit one phase (head, finetune) as the Trainer's _fit_phase, without its
+    """Compile and fit one phase (head, finetune) as the Trainer's fit_phase, without its
     TensorBoard and progress callbacks; the epochs run."""
     import tf_keras
 

@@ -24,7 +24,7 @@ from signpipe.models.head import (
     wire_head,
 )
 from signpipe.models.keras_tracing import skip_autograph_in_keras_libraries
-from signpipe.models.landmark_augmentation import turn_hands
+from signpipe.models.landmark_augmentation import jitter_hands, turn_hands
 from signpipe.models.landmark_scaling import LandmarkScaling, landmark_scaling
 from signpipe.models.signatures import serving_signatures
 from signpipe.pipeline import progress_log
@@ -98,16 +98,21 @@ def set_backbone_trainable(
 
 
 def augmenter(options: TrainingConfig) -> tf_keras.Sequential:
-    """Random zoom/crop, shift, small rotation, brightness and contrast (training only)."""
-    layers = [
-        tf_keras.layers.RandomZoom(0.15, seed=options.seed),
-        tf_keras.layers.RandomTranslation(0.08, 0.08, seed=options.seed),
-        tf_keras.layers.RandomRotation(0.04, seed=options.seed),  # about +-15 degrees
-        tf_keras.layers.RandomBrightness(0.15, value_range=(0.0, 255.0), seed=options.seed),
-        tf_keras.layers.RandomContrast(0.15, seed=options.seed),
-    ]
+    """Random zoom/crop, shift, small rotation, brightness and contrast (training only),
+    each scaled by `options.augmentation`."""
+    strength, seed = options.augmentation, options.seed
+    layers = []
+    if strength > 0:
+        layers = [
+            tf_keras.layers.RandomZoom(0.15 * strength, seed=seed),
+            tf_keras.layers.RandomTranslation(0.08 * strength, 0.08 * strength, seed=seed),
+            # 0.04 of a full turn: about +-15 degrees
+            tf_keras.layers.RandomRotation(0.04 * strength, seed=seed),
+            tf_keras.layers.RandomBrightness(0.15 * strength, value_range=(0.0, 255.0), seed=seed),
+            tf_keras.layers.RandomContrast(0.15 * strength, seed=seed),
+        ]
     if options.horizontal_flip:
-        layers.append(tf_keras.layers.RandomFlip("horizontal", seed=options.seed))
+        layers.append(tf_keras.layers.RandomFlip("horizontal", seed=seed))
     return tf_keras.Sequential(layers, name="augmentation")
 
 
@@ -143,19 +148,25 @@ def _dataset(
     return raw.map(_to_pair, num_parallel_calls=tf.data.AUTOTUNE).cache()
 
 
-def with_turned_hands(dataset: tf.data.Dataset, options: TrainingConfig) -> tf.data.Dataset:
-    """Batches with a `landmark_turn` share of hands turned round, freshly drawn every epoch."""
-    if features.LANDMARK_FEATURE not in model_input_names(options) or not options.landmark_turn:
+def with_varied_hands(dataset: tf.data.Dataset, options: TrainingConfig) -> tf.data.Dataset:
+    """Batches with a `landmark_turn` share of hands turned round and every hand's landmarks
+    moved by `landmark_jitter`, freshly drawn every epoch."""
+    turn, jitter = options.landmark_turn, options.landmark_jitter
+    if features.LANDMARK_FEATURE not in model_input_names(options) or not (turn or jitter):
         return dataset
 
     generator = tf.random.Generator.from_seed(options.seed)
 
-    def _turn(inputs, labels):
-        turned = turn_hands(inputs[features.LANDMARK_FEATURE], options.landmark_turn, generator)
-        return {**inputs, features.LANDMARK_FEATURE: turned}, labels
+    def _vary(inputs, labels):
+        hands = inputs[features.LANDMARK_FEATURE]
+        if turn:
+            hands = turn_hands(hands, turn, generator)
+        if jitter:
+            hands = jitter_hands(hands, jitter, generator)
+        return {**inputs, features.LANDMARK_FEATURE: hands}, labels
 
     return dataset.map(
-        tf.autograph.experimental.do_not_convert(_turn), num_parallel_calls=tf.data.AUTOTUNE
+        tf.autograph.experimental.do_not_convert(_vary), num_parallel_calls=tf.data.AUTOTUNE
     )
 
 
@@ -178,9 +189,9 @@ def reshuffled(dataset: tf.data.Dataset, options: TrainingConfig) -> tf.data.Dat
 
 
 def augmented(dataset: tf.data.Dataset, options: TrainingConfig) -> tf.data.Dataset:
-    """Training batches reshuffled, through `augmenter`, and with hands turned round, all
+    """Training batches reshuffled, through `augmenter`, and with hands varied, all
     freshly drawn every epoch."""
-    dataset = with_turned_hands(reshuffled(dataset, options), options)
+    dataset = with_varied_hands(reshuffled(dataset, options), options)
     if features.IMAGE_FEATURE not in model_input_names(options):
         return dataset
     augment = augmenter(options)
@@ -233,7 +244,7 @@ def head_phase(
     # and train the head alone, instead of running the backbone on every batch.
     return (
         head_on_features(model),
-        with_turned_hands(
+        with_varied_hands(
             reshuffled(pooled_features(model, images, options.batch_size), options), options
         ),
         pooled_features(model, evaluate, options.batch_size),
@@ -269,7 +280,7 @@ class _EpochProgress(tf_keras.callbacks.Callback):
         )
 
 
-def _fit_phase(model, train, evaluate, epochs, learning_rate, options, log_dir, phase):
+def fit_phase(model, train, evaluate, epochs, learning_rate, options, log_dir, phase):
     """Compile and fit one phase with early stopping on eval loss; return its history."""
     if epochs <= 0:
         return {}
@@ -310,7 +321,7 @@ def run_fn(fn_args: FnArgs) -> None:
     from_scratch = options.backbone_weights == "none"
     set_backbone_trainable(model, 1.0 if from_scratch else 0.0, train_batch_norm=from_scratch)
     history: dict[str, Any] = {
-        "head": _fit_phase(
+        "head": fit_phase(
             *head_phase(model, images, train, evaluate, options),
             options.head_epochs,
             options.head_learning_rate,
@@ -322,7 +333,7 @@ def run_fn(fn_args: FnArgs) -> None:
     unfrozen = set_backbone_trainable(
         model, 1.0 if from_scratch else options.finetune_fraction, train_batch_norm=from_scratch
     )
-    history["finetune"] = _fit_phase(
+    history["finetune"] = fit_phase(
         model,
         train,
         evaluate,

@@ -120,12 +120,17 @@ def landmark_features(
     is_left = tf.equal(tf.reshape(handedness, [-1, 1]), features.LEFT)
     flip = tf.where(is_left, -1.0, 1.0)
     relative = relative * tf.stack([flip, tf.ones_like(flip), tf.ones_like(flip)], axis=-1)
+    present = tf.reshape(tf.cast(found, tf.float32), [-1, 1])
+    return shape_features(relative) * present
+
+
+def shape_features(relative: tf.Tensor) -> tf.Tensor:
+    """[batch, 21, 3] wrist-relative, size-normalised landmarks -> [batch,
+    LANDMARK_FEATURE_SIZE]: the coordinates, then every distance between two landmarks."""
     first, second = np.triu_indices(features.LANDMARK_COUNT, 1)
     gaps = tf.gather(relative, first, axis=1) - tf.gather(relative, second, axis=1)
     distances = tf.sqrt(tf.reduce_sum(tf.square(gaps), axis=-1) + 1e-12)
-    shape = tf.concat([tf.reshape(relative, [-1, features.LANDMARK_VALUES]), distances], axis=1)
-    present = tf.reshape(tf.cast(found, tf.float32), [-1, 1])
-    return shape * present
+    return tf.concat([tf.reshape(relative, [-1, features.LANDMARK_VALUES]), distances], axis=1)
 
 
 def hand_inputs(raw: dict, size: int) -> dict:

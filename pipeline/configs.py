@@ -19,6 +19,8 @@ DEMO_DATA_FOLDER = "demo_data"
 LEAVE_ONE_GROUP_OUT = "loo"
 TFLITE_VARIANTS = ("float32", "dynamic_range", "float16", "int8", "qat_int8")
 MODEL_INPUTS = tuple(features.MODEL_INPUTS)
+MAX_LANDMARK_JITTER = 0.2  # hand sizes; more moves fingertips across fingers
+MAX_AUGMENTATION = 4.0  # brightness and contrast changes reach 60% there
 
 
 @dataclasses.dataclass
@@ -109,7 +111,14 @@ class TrainingConfig:
     # Probes of the landmark MLP on held-out signers: spanish_alphabet_2signers 73.7% ->
     # 76.5% (5 seeds), asl_massey leaving each signer out 87.4% -> 87.5% (2 seeds).
     landmark_turn: float = 0.5
+    # Normal noise, in hand sizes, added to every training landmark but the wrist, distances
+    # recomputed (`models/landmark_augmentation.py`): another signer's fingers are a little
+    # longer or bent a little more.
+    landmark_jitter: float = 0.04
     early_stopping_patience: int = 3
+    # Scales every random change the image branch trains on (zoom, shift, rotation,
+    # brightness, contrast; `models/model.py`, `augmenter`). 0 turns them off.
+    augmentation: float = 1.0
     horizontal_flip: bool = False  # off: a mirrored hand is the other signing hand
     seed: int = 0
 
@@ -266,6 +275,12 @@ class PipelineConfig:
         for name in ("landmark_share", "landmark_turn"):
             if not 0 <= getattr(training, name) <= 1:
                 raise ConfigError(f"training.{name} must be between 0 and 1")
+        if not 0 <= training.landmark_jitter <= MAX_LANDMARK_JITTER:
+            raise ConfigError(
+                f"training.landmark_jitter must be between 0 and {MAX_LANDMARK_JITTER}"
+            )
+        if not 0 <= training.augmentation <= MAX_AUGMENTATION:
+            raise ConfigError(f"training.augmentation must be between 0 and {MAX_AUGMENTATION}")
         if not 0 < self.data.hand_min_confidence <= 1:
             raise ConfigError("data.hand_min_confidence must be above 0 and at most 1")
         known_variants(self.tflite.variants, "tflite.variants")

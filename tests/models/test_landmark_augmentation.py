@@ -4,8 +4,8 @@ import numpy as np
 import tensorflow as tf
 
 from signpipe.models import features, preprocessing
-from signpipe.models.landmark_augmentation import turn_hands
-from signpipe.models.model import augmented, with_turned_hands
+from signpipe.models.landmark_augmentation import jitter_hands, turn_hands
+from signpipe.models.model import augmented, with_varied_hands
 from signpipe.pipeline.configs import TrainingConfig
 
 
@@ -52,6 +52,19 @@ def test_a_turned_hand_has_the_features_of_the_hand_turned_half_round():
 def test_no_hand_stays_no_hand():
     zeros = np.zeros((3, features.LANDMARK_FEATURE_SIZE), np.float32)
     assert not turn_hands(zeros, 1.0).numpy().any()
+    assert not jitter_hands(zeros, 0.05).numpy().any()
+
+
+def test_a_jittered_hand_moves_its_landmarks_and_its_distances_follow():
+    before = _features(_hands(500), b"right", 1.0)
+    after = jitter_hands(before, 0.03, tf.random.Generator.from_seed(1)).numpy()
+    points = after[:, : features.LANDMARK_VALUES].reshape(-1, features.LANDMARK_COUNT, 3)
+    # The distances are those of the moved landmarks, not the hand's before.
+    np.testing.assert_allclose(after, preprocessing.shape_features(points).numpy(), atol=1e-5)
+    moved = points - before[:, : features.LANDMARK_VALUES].reshape(points.shape)
+    assert not moved[:, 0].any()  # the wrist is the origin and stays there
+    assert abs(moved[:, 1:].std() - 0.03) < 0.002 and abs(moved[:, 1:].mean()) < 0.002
+    np.testing.assert_allclose(jitter_hands(before, 0.0).numpy(), before, atol=1e-5)
 
 
 def _dataset(count: int) -> tf.data.Dataset:
@@ -73,7 +86,7 @@ def _turned_share(dataset: tf.data.Dataset) -> np.ndarray:
 
 def test_training_turns_the_configured_share_of_hands_anew_each_epoch():
     tf.random.set_seed(0)
-    options = TrainingConfig(inputs="landmarks", landmark_turn=0.5)
+    options = TrainingConfig(inputs="landmarks", landmark_turn=0.5, landmark_jitter=0.0)
     dataset = augmented(_dataset(400), options)
     first, second = _turned_share(dataset), _turned_share(dataset)
     assert 0.4 < first.mean() < 0.6 and 0.4 < second.mean() < 0.6
@@ -97,7 +110,8 @@ def test_training_deals_every_example_into_new_batches_each_epoch():
     assert set(first[0]) != set(second[0])  # other examples share a batch
 
 
-def test_no_turn_when_off_or_without_landmarks():
+def test_hands_unchanged_when_off_or_without_landmarks():
     plain = _dataset(10)
-    assert with_turned_hands(plain, TrainingConfig(inputs="landmarks", landmark_turn=0.0)) is plain
-    assert with_turned_hands(plain, TrainingConfig(inputs="image")) is plain
+    off = TrainingConfig(inputs="landmarks", landmark_turn=0.0, landmark_jitter=0.0)
+    assert with_varied_hands(plain, off) is plain
+    assert with_varied_hands(plain, TrainingConfig(inputs="image")) is plain

@@ -14,6 +14,7 @@ from signpipe.errors import ConfigError
 from signpipe.models import model as model_module
 from signpipe.models.head import head_on_features
 from signpipe.models.model import (
+    augmenter,
     build_classifier,
     pooled_features,
     set_backbone_trainable,
@@ -86,6 +87,21 @@ def test_decode_keeps_aspect_by_padding_and_makes_three_channels():
     np.testing.assert_allclose(images[1, 32, 32], [90, 90, 90], atol=1)
     np.testing.assert_allclose(images[2, 20, 20], [0, 0, 250], atol=1)
     np.testing.assert_allclose(images[3], images[0], atol=1)
+
+
+def test_augmentation_scales_how_far_training_images_move():
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.uniform(0, 255, (16, 48, 48, 3)), tf.float32)
+
+    def change(strength: float) -> float:
+        augment = augmenter(TrainingConfig(augmentation=strength, seed=1))
+        return float(tf.reduce_mean(tf.abs(augment(images, training=True) - images)))
+
+    assert change(0.0) == 0.0
+    assert 0 < change(1.0) < change(3.0)
+    # Outside training the augmenter changes nothing at any strength.
+    augment = augmenter(TrainingConfig(augmentation=3.0))
+    np.testing.assert_array_equal(augment(images, training=False).numpy(), images.numpy())
 
 
 def test_the_head_trained_on_cached_features_is_the_classifiers_head():

@@ -44,6 +44,8 @@ def test_json_and_yaml_files_and_overrides(tmp_path):
         ({"data": {"pinned_groups": {"g": "holdout"}}}, "unknown split"),
         ({"validation": {"schema_path": "/nope.pbtxt"}}, "signpipe schema"),
         ({"training": {"landmark_turn": 1.5}}, r"training\.landmark_turn must be between"),
+        ({"training": {"landmark_jitter": 0.5}}, r"training\.landmark_jitter must be between"),
+        ({"training": {"augmentation": -1}}, r"training\.augmentation must be between 0 and 4"),
     ],
 )
 def test_bad_values_are_named(tmp_path, values, message):
