@@ -22,6 +22,7 @@ from signpipe.models import features
 from signpipe.models.head import (
     IMAGE_SOFTMAX,
     LANDMARK_SOFTMAX,
+    LANDMARK_UNITS,
     compile_for_training,
     head_layers,
     wire_head,
@@ -165,7 +166,7 @@ def _softmax(embedded: np.ndarray, dense: tf_keras.layers.Dense) -> np.ndarray:
 def test_embeddings_are_the_features_the_softmaxes_read(trained):
     kind, model, inputs, labels = trained
     embedded = saliency.embeddings(model, inputs, batch_size=7)
-    assert embedded.shape == (len(labels), 32 if kind == "image" else 32 + 64)
+    assert embedded.shape == (len(labels), 32 if kind == "image" else 32 + LANDMARK_UNITS[1])
     expected = _softmax(embedded[:, :32], model.get_layer(IMAGE_SOFTMAX))
     if kind == "both":  # the landmark branch's share of the answer where a hand was found
         share = TrainingConfig().landmark_share * inputs[features.HAND_FOUND_FEATURE]
