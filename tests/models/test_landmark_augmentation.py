@@ -93,6 +93,19 @@ def test_training_turns_the_configured_share_of_hands_anew_each_epoch():
     assert (first != second).any()  # drawn anew on each pass
 
 
+def test_training_jitters_every_hand_anew_each_epoch():
+    options = TrainingConfig(inputs="landmarks", landmark_turn=0.0, landmark_jitter=0.04)
+    original = _dataset(1).get_single_element()[0][features.LANDMARK_FEATURE].numpy()
+    dataset = augmented(_dataset(200), options)
+    first, second = (
+        np.concatenate([x[features.LANDMARK_FEATURE].numpy() for x, _ in dataset]) for _ in range(2)
+    )
+    for epoch in (first, second):
+        moved = epoch[:, : features.LANDMARK_VALUES] - original[:, : features.LANDMARK_VALUES]
+        assert 0.03 < moved[:, 3:].std() < 0.05  # every landmark but the wrist
+    assert not np.allclose(first, second)
+
+
 def test_training_deals_every_example_into_new_batches_each_epoch():
     count = 200
     inputs = {
