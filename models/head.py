@@ -24,7 +24,8 @@ POOLED_FEATURES = "pooled_features"
 # What a fused model trains on: [answer | image softmax | landmark softmax | found].
 _TRAINING_OUTPUTS = "head_training_outputs"
 # The landmark MLP's two layers. A probe on held-out signers (3 seeds, landmark jitter
-# 0.04): 256/128 units read 90.9% on asl_massey's test people against 89.5% with 128/64.
+# 0.04): 256/128 units read 90.9% on asl_massey's test people against 89.5% with 128/64;
+# leaving each asl_massey person out in turn, within noise (docs/benchmarks.md).
 LANDMARK_UNITS = (256, 128)
 
 

@@ -113,7 +113,9 @@ class TrainingConfig:
     landmark_turn: float = 0.5
     # Normal noise, in hand sizes, added to every training landmark but the wrist, distances
     # recomputed (`models/landmark_augmentation.py`): another signer's fingers are a little
-    # longer or bent a little more.
+    # longer or bent a little more. With the 256/128 landmark MLP: spanish_alphabet_2signers
+    # +1.7 / +1.3 points, asl_massey's test people +0.8-1.6, its eval person -2.8-3.3
+    # (docs/benchmarks.md).
     landmark_jitter: float = 0.04
     early_stopping_patience: int = 3
     # Scales every random change the image branch trains on (zoom, shift, rotation,
