@@ -79,11 +79,13 @@ def main() -> None:
                 )
             modes[mode] = figures
         report = ingestion_report.read_report(latest_artifact(config, "Examples").uri)
-        ingestion = next(
+        # The newest: the run that made the Examples read above (a reused --home holds
+        # older ones, oldest first).
+        ingestion = [
             e.seconds
             for e in steps_after(config)
             if e.component == "ImageFolderExampleGen" and e.state == "COMPLETE"
-        )
+        ][-1]
 
     images = report["totals"]["examples"]
     result = {
