@@ -28,6 +28,7 @@ LEFT, RIGHT, NO_HAND = "left", "right", "none"
 HANDEDNESS_VALUES = (LEFT, RIGHT, NO_HAND)
 LANDMARK_COUNT = 21
 LANDMARK_VALUES = 3 * LANDMARK_COUNT
+MIDDLE_KNUCKLE = 9  # MediaPipe's MIDDLE_FINGER_MCP: with the wrist (0), the hand's axis
 # Hand-shape features: the 63 normalised coordinates and the 210 distances between landmarks.
 # Distances do not change when a signer turns the hand; with them, a linear probe on
 # spanish_alphabet_2signers went from 61%/55% to 79%/75% on the held-out signer.

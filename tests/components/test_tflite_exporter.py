@@ -240,6 +240,9 @@ def test_the_documented_recipes_are_what_transform_computes():
         relative /= max(np.hypot(relative[:, 0], relative[:, 1]).max(), 1e-6)
         if hand == features.LEFT:
             relative[:, 0] *= -1
+        sin, cos = relative[9, :2] * [1, -1] / np.hypot(*relative[9, :2])
+        x, y = relative[:, 0].copy(), relative[:, 1].copy()
+        relative[:, 0], relative[:, 1] = cos * x - sin * y, sin * x + cos * y
         count = features.LANDMARK_COUNT
         pairs = [(i, j) for i in range(count) for j in range(i + 1, count)]
         gaps = [np.sqrt(np.sum((relative[i] - relative[j]) ** 2) + 1e-12) for i, j in pairs]

@@ -179,6 +179,38 @@ def test_landmark_features_ignore_position_size_aspect_and_which_hand():
     assert not np.allclose(right_as_left[0], values[0])
 
 
+def _turned(xs, ys, angle: float, centre: float = 0.5):
+    """The points turned by `angle` about (centre, centre) on screen (y grows downwards)."""
+    cos, sin = np.cos(angle), np.sin(angle)
+    x, y = xs - centre, ys - centre
+    return centre + cos * x - sin * y, centre + sin * x + cos * y
+
+
+def test_landmark_features_count_the_hands_tilt_twice():
+    """Some letters are one handshape at two tilts: a hand tilted by t reads as tilted by 2t,
+    an upright one as it is, and the distances do not change."""
+    rng = np.random.default_rng(3)
+    xs, ys = rng.uniform(0.3, 0.7, 21), rng.uniform(0.3, 0.7, 21)
+    xs[0], ys[0] = 0.5, 0.5  # the wrist
+    xs[features.MIDDLE_KNUCKLE], ys[features.MIDDLE_KNUCKLE] = 0.5, 0.3  # straight above it
+    tilts = (0.0, 0.4, -0.8)
+    values = preprocessing.landmark_features(
+        np.stack([_hand(*_turned(xs, ys, tilt)) for tilt in tilts]),
+        tf.ones([3], tf.int64),
+        tf.constant([b"right"] * 3),
+        tf.ones([3]),
+    ).numpy()
+    points = values[:, : features.LANDMARK_VALUES].reshape(3, -1, 3)
+    upright = np.stack([xs - 0.5, ys - 0.5], axis=1)
+    np.testing.assert_allclose(points[0, :, :2], upright / np.hypot(*upright.T).max(), atol=1e-5)
+    for tilt, tilted in zip(tilts[1:], points[1:], strict=True):
+        expected = _turned(points[0, :, 0], points[0, :, 1], 2 * tilt, centre=0.0)
+        np.testing.assert_allclose(tilted[:, :2], np.stack(expected, axis=1), atol=1e-5)
+    np.testing.assert_allclose(
+        values[1:, features.LANDMARK_VALUES :], values[:2, features.LANDMARK_VALUES :], atol=1e-5
+    )
+
+
 def _inputs(batch: int, found: float = 1.0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(1)
     return {
