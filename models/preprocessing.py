@@ -130,9 +130,10 @@ def double_tilt(relative: tf.Tensor) -> tf.Tensor:
 
     Some letters are one handshape held at two tilts (spanish_alphabet_2signers: S is F's
     raised index held sideways), and the distances, unchanged by tilt, outnumber the
-    coordinates 210 to 63. Doubling the tilt lets it count: on that set's held-out signers
-    the landmark MLP went from 81.4%/76.3% to 84.7%/81.0% (S from 0% to 89%/92%); removing
-    the tilt instead gave 73.9%/71.4%; three times it, 82.6%/79.1% (docs/benchmarks.md).
+    coordinates 210 to 63. Doubling the tilt lets it count: the landmark model read that
+    set's held-out signers 83.7%/80.4% against 81.0%/76.3% (S from 0% to about 90%), while
+    removing the tilt or tripling it read less (docs/benchmarks.md). Only whole multiples
+    keep a hand pointing down the same on either side of straight down.
     """
     knuckle = relative[:, features.MIDDLE_KNUCKLE, :2]  # the tilt is the wrist -> knuckle line's
     length = tf.maximum(tf.norm(knuckle, axis=-1, keepdims=True), 1e-6)
