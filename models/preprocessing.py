@@ -135,7 +135,7 @@ def double_tilt(relative: tf.Tensor) -> tf.Tensor:
     removing the tilt or tripling it read less (docs/benchmarks.md). Only whole multiples
     keep a hand pointing down the same on either side of straight down.
     """
-    knuckle = relative[:, features.MIDDLE_KNUCKLE, :2]  # the tilt is the wrist -> knuckle line's
+    knuckle = relative[:, features.MIDDLE_KNUCKLE, :2]  # wrist -> knuckle: the hand's axis
     length = tf.maximum(tf.norm(knuckle, axis=-1, keepdims=True), 1e-6)
     # Upright is -y (image y grows downwards): sin t = x / length, cos t = -y / length.
     sin, cos = knuckle[:, :1] / length, -knuckle[:, 1:] / length

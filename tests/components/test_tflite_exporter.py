@@ -240,7 +240,8 @@ def test_the_documented_recipes_are_what_transform_computes():
         relative /= max(np.hypot(relative[:, 0], relative[:, 1]).max(), 1e-6)
         if hand == features.LEFT:
             relative[:, 0] *= -1
-        sin, cos = relative[9, :2] * [1, -1] / np.hypot(*relative[9, :2])
+        knuckle = relative[features.MIDDLE_KNUCKLE, :2]
+        sin, cos = knuckle * [1, -1] / np.hypot(*knuckle)
         x, y = relative[:, 0].copy(), relative[:, 1].copy()
         relative[:, 0], relative[:, 1] = cos * x - sin * y, sin * x + cos * y
         count = features.LANDMARK_COUNT
