@@ -81,7 +81,7 @@ def main() -> None:
                 "test_accuracy": summary.test_accuracy,
                 "trainer_s": round(seconds["Trainer"], 1),
                 "weakest_eval_classes": dict(
-                    sorted(summary.per_class.items(), key=lambda item: min(item[1]))[:5]
+                    sorted(summary.per_class["eval"].items(), key=lambda item: min(item[1]))[:5]
                 ),
             }
             result["training"] = {

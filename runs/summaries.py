@@ -26,7 +26,8 @@ class ModelSummary:
 
     eval_accuracy: float | None
     test_accuracy: float | None
-    per_class: dict[str, tuple[float, float]]  # label: (precision, recall) on the eval split
+    # split (eval, test) -> label: (precision, recall)
+    per_class: dict[str, dict[str, tuple[float, float]]]
     blessed: bool
     why_not_blessed: list[str]
     pushed_path: str | None
@@ -45,10 +46,10 @@ class ModelSummary:
             f"  eval accuracy: {percent(self.eval_accuracy)}, "
             f"test accuracy: {percent(self.test_accuracy)}",
         ]
-        if self.per_class:
-            worst = sorted(self.per_class.items(), key=lambda item: min(item[1]))[:3]
+        for split, classes in self.per_class.items():
+            worst = sorted(classes.items(), key=lambda item: min(item[1]))[:3]
             lines.append(
-                "  weakest classes (precision/recall): "
+                f"  weakest classes on {split} (precision/recall): "
                 + ", ".join(f"{label} {p:.0%}/{r:.0%}" for label, (p, r) in worst)
             )
         lines += [
@@ -87,22 +88,24 @@ def model_summary(config: PipelineConfig, run: RunRecord | None = None) -> Model
         raise ConfigError(
             f"run {run.run_id} in {config.home} evaluated no model: run `signpipe run`"
         )
-    eval_accuracy, per_class = evaluation_metrics(evaluation.uri)
-    failures = blessing_failures(evaluation.uri)
     labels = run.class_labels()
     evaluations = {"eval": evaluation, "test": run.output("TestEvaluator", "evaluation")}
+    evaluations = {split: found for split, found in evaluations.items() if found}
+    metrics = {split: evaluation_metrics(found.uri) for split, found in evaluations.items()}
+    failures = blessing_failures(evaluation.uri)
     return ModelSummary(
-        eval_accuracy=eval_accuracy,
+        eval_accuracy=metrics["eval"][0],
         test_accuracy=run.accuracy("TestEvaluator"),
-        per_class={class_name(labels, class_id): values for class_id, values in per_class.items()},
+        per_class={
+            split: {class_name(labels, class_id): values for class_id, values in classes.items()}
+            for split, (_, classes) in metrics.items()
+        },
         blessed=run.blessed,
         why_not_blessed=failures
         or ([] if run.blessed else ["see the Evaluator's validation result"]),
         pushed_path=run.pushed[1] if run.blessed and run.pushed else None,
         tflite=run.tflite_report(),
-        mistakes={
-            split: mistakes(found.uri, labels) for split, found in evaluations.items() if found
-        },
+        mistakes={split: mistakes(found.uri, labels) for split, found in evaluations.items()},
     )
 
 

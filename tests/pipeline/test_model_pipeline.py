@@ -45,9 +45,12 @@ def test_blessed_model_is_pushed_and_classifies_raw_image_bytes(blessed_run, ima
     summary = model_summary(blessed_run)
     assert summary.blessed and summary.eval_accuracy >= 0.5
     assert summary.test_accuracy is not None
-    assert set(summary.per_class) == set(LETTERS)
-    for precision, recall in summary.per_class.values():
-        assert 0.0 <= precision <= 1.0 and 0.0 <= recall <= 1.0
+    assert set(summary.per_class) == {"eval", "test"}
+    for classes in summary.per_class.values():
+        assert set(classes) == set(LETTERS)
+        for precision, recall in classes.values():
+            assert 0.0 <= precision <= 1.0 and 0.0 <= recall <= 1.0
+    assert "weakest classes on test" in summary.describe()
     [version] = _versions(blessed_run)
     assert summary.pushed_path.rstrip("/").endswith(version)
 
