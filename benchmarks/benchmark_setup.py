@@ -1,9 +1,13 @@
 """What every benchmark shares: the data set, the run configuration, where figures go."""
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +102,21 @@ def write_result(path: str, result: dict[str, Any]) -> None:
     text = json.dumps({**result, "machine": machine()}, indent=2)
     out.write_text(text + "\n")
     print(text)
+
+
+@contextlib.contextmanager
+def stand_in_server(model_folder: str, model_name: str = "signpipe") -> Iterator[Any]:
+    """The tests' in-process TF Serving stand-in (gRPC and REST), serving a copy of one
+    pushed SavedModel version as version 1 of `model_name`."""
+    sys.path.insert(0, str(REPO))  # tests.fake_tf_serving
+    from signpipe.components import model_directory
+    from tests.fake_tf_serving import FakeTFServing
+
+    with tempfile.TemporaryDirectory(prefix="signpipe-serving-") as serving_root:
+        model_directory.publish(
+            os.path.join(serving_root, model_name, "1"),
+            lambda staging: model_directory.copy_tree(model_folder, staging),
+        )
+        model_directory.write_models_config(serving_root, "/models", 1)
+        with FakeTFServing(serving_root) as server:
+            yield server

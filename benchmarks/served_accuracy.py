@@ -16,17 +16,13 @@ import hashlib
 import json
 import os
 import re
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmark_setup import REPO, write_result
+from benchmark_setup import stand_in_server, write_result
 
 import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-
-sys.path.insert(0, str(REPO))  # tests.fake_tf_serving, the protocol stand-in
 
 
 def held_out_files(card: dict, data_root: str, group_regex: str) -> list[Path]:
@@ -78,7 +74,6 @@ def main() -> None:
     from signpipe.components import model_directory
     from signpipe.inference.predict import predict_saved_model, predict_server, predict_tflite
     from signpipe.inference.serving_client import ServingOptions
-    from tests.fake_tf_serving import FakeTFServing
 
     folder = os.path.abspath(args.model_dir)
     card = json.loads(Path(folder, "model_card.json").read_text())
@@ -95,25 +90,19 @@ def main() -> None:
     paths: dict[str, Callable[[list[str]], list]] = {
         "saved_model": lambda images: predict_saved_model(folder, images),
     }
-    with tempfile.TemporaryDirectory(prefix="signpipe-served-") as serving_root:
-        model_directory.publish(
-            os.path.join(serving_root, card["model_name"], "1"),
-            lambda staging: model_directory.copy_tree(folder, staging),
-        )
-        model_directory.write_models_config(serving_root, "/models", 1)
-        with FakeTFServing(serving_root) as server:
-            for name, address, rest in (
-                ("grpc", server.grpc_address, False),
-                ("rest", server.rest_address, True),
-            ):
-                options = ServingOptions(address, card["model_name"], rest=rest, timeout=120)
-                paths[name] = lambda images, o=options: predict_server(o, images)
-            for variant in args.variants.split(","):
-                model = str(tflite / f"{variant}.tflite")
-                paths[f"tflite_{variant}"] = lambda images, m=model: predict_tflite(m, images)
-            for name, classify in paths.items():
-                result["paths"][name], answers[name] = scored(classify, files)
-                print(name, result["paths"][name], flush=True)
+    with stand_in_server(folder, card["model_name"]) as server:
+        for name, address, rest in (
+            ("grpc", server.grpc_address, False),
+            ("rest", server.rest_address, True),
+        ):
+            options = ServingOptions(address, card["model_name"], rest=rest, timeout=120)
+            paths[name] = lambda images, o=options: predict_server(o, images)
+        for variant in args.variants.split(","):
+            model = str(tflite / f"{variant}.tflite")
+            paths[f"tflite_{variant}"] = lambda images, m=model: predict_tflite(m, images)
+        for name, classify in paths.items():
+            result["paths"][name], answers[name] = scored(classify, files)
+            print(name, result["paths"][name], flush=True)
     for name, labels in answers.items():
         same = sum(a == b for a, b in zip(labels, answers["saved_model"], strict=True))
         result["paths"][name]["same_answer_as_saved_model"] = same

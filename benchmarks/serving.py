@@ -15,17 +15,13 @@ import argparse
 import os
 import platform
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmark_setup import DEFAULT_DATA, REPO, write_result
+from benchmark_setup import DEFAULT_DATA, stand_in_server, write_result
 
 import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-
-sys.path.insert(0, str(REPO))  # tests.fake_tf_serving, the protocol stand-in
 
 
 def _interleaved_ms(calls: dict[str, Callable[[], object]], runs: int) -> dict[str, list[float]]:
@@ -55,7 +51,6 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from signpipe.components import model_directory
     from signpipe.components.image_folder_example_gen.hand_analysis import HandAnalyzer
     from signpipe.components.tflite_exporter.measure import latency_summary
     from signpipe.inference.predict import saved_model_folder
@@ -69,7 +64,6 @@ def main() -> None:
         hand_request,
     )
     from signpipe.pipeline.configs import DataConfig
-    from tests.fake_tf_serving import FakeTFServing
 
     folder = saved_model_folder(args.model_dir)
     every = sorted(p for p in Path(args.data_root).rglob("*") if p.suffix in (".jpeg", ".jpg"))
@@ -98,39 +92,33 @@ def main() -> None:
         "grpc": {},
         "rest": {},
     }
-    with tempfile.TemporaryDirectory(prefix="signpipe-serving-") as serving_root:
-        model_directory.publish(
-            os.path.join(serving_root, "signpipe", "1"),
-            lambda staging: model_directory.copy_tree(folder, staging),
-        )
-        model_directory.write_models_config(serving_root, "/models", 1)
-        with (
-            FakeTFServing(serving_root) as server,
-            ServingClient(ServingOptions(server.grpc_address, timeout=60)) as grpc_client,
-            ServingClient(ServingOptions(server.rest_address, rest=True, timeout=60)) as rest,
-        ):
-            for batch in (1, 32):
-                key = f"batch_{batch}"
-                sent = hands[:batch] if hands else None
-                times = _interleaved_ms(
-                    {
-                        "in_process": lambda b=batch: in_process(b),
-                        "grpc": lambda b=batch, h=sent: grpc_client.predict(images[:b], h),
-                        "rest": lambda b=batch, h=sent: rest.predict(images[:b], h),
-                    },
-                    args.runs,
+    with (
+        stand_in_server(folder) as server,
+        ServingClient(ServingOptions(server.grpc_address, timeout=60)) as grpc_client,
+        ServingClient(ServingOptions(server.rest_address, rest=True, timeout=60)) as rest,
+    ):
+        for batch in (1, 32):
+            key = f"batch_{batch}"
+            sent = hands[:batch] if hands else None
+            times = _interleaved_ms(
+                {
+                    "in_process": lambda b=batch: in_process(b),
+                    "grpc": lambda b=batch, h=sent: grpc_client.predict(images[:b], h),
+                    "rest": lambda b=batch, h=sent: rest.predict(images[:b], h),
+                },
+                args.runs,
+            )
+            result["in_process"][key] = latency_summary(times["in_process"])
+            for transport in ("grpc", "rest"):
+                overhead = statistics.median(
+                    client - own
+                    for client, own in zip(times[transport], times["in_process"], strict=True)
                 )
-                result["in_process"][key] = latency_summary(times["in_process"])
-                for transport in ("grpc", "rest"):
-                    overhead = statistics.median(
-                        client - own
-                        for client, own in zip(times[transport], times["in_process"], strict=True)
-                    )
-                    result[transport][key] = {
-                        **latency_summary(times[transport]),
-                        "overhead_ms": round(overhead, 3),
-                        "overhead_per_image_ms": round(overhead / batch, 3),
-                    }
+                result[transport][key] = {
+                    **latency_summary(times[transport]),
+                    "overhead_ms": round(overhead, 3),
+                    "overhead_per_image_ms": round(overhead / batch, 3),
+                }
     write_result(args.out, result)
 
 
