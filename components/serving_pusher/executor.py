@@ -96,17 +96,21 @@ class Executor(pusher_executor.Executor):
         graph = artifact_utils.get_single_instance(input_dict["transform_graph"])
         labels = class_labels(tft.TFTransformOutput(graph.uri))
         ingestion = ingestion_report.read_report(examples.uri)
-        metrics: dict[str, Any] = {"eval_accuracy": None, "test_accuracy": None, "per_class": {}}
-        if input_dict.get("evaluation"):
-            accuracy, per_class = evaluation_metrics(input_dict["evaluation"][0].uri)
-            metrics["eval_accuracy"] = accuracy
-            metrics["per_class"] = {
-                labels[class_id]: {"precision": precision, "recall": recall}
-                for class_id, (precision, recall) in per_class.items()
-                if class_id < len(labels)
-            }
-        if input_dict.get("test_evaluation"):
-            metrics["test_accuracy"] = evaluation_metrics(input_dict["test_evaluation"][0].uri)[0]
+        metrics: dict[str, Any] = {
+            "eval_accuracy": None,
+            "test_accuracy": None,
+            "per_class": {},  # the eval split's
+            "per_class_test": {},  # with signers held out, the figures for new people
+        }
+        for split, key in (("eval", "evaluation"), ("test", "test_evaluation")):
+            if input_dict.get(key):
+                accuracy, per_class = evaluation_metrics(input_dict[key][0].uri)
+                metrics[f"{split}_accuracy"] = accuracy
+                metrics["per_class" if split == "eval" else "per_class_test"] = {
+                    labels[class_id]: {"precision": precision, "recall": recall}
+                    for class_id, (precision, recall) in per_class.items()
+                    if class_id < len(labels)
+                }
         blessing = artifact_utils.get_single_instance(input_dict["model_blessing"])
         history_path = os.path.join(model_path, HISTORY_FILE)
         training = {}

@@ -94,12 +94,15 @@ class ModelCard:
             f"- Eval accuracy: {percent(self.metrics.get('eval_accuracy'))}",
             f"- Test accuracy: {percent(self.metrics.get('test_accuracy'))}",
             "",
-            "| class | precision (eval) | recall (eval) |",
-            "|---|---|---|",
+            "| class | precision (eval) | recall (eval) | precision (test) | recall (test) |",
+            "|---|---|---|---|---|",
         ]
+        test = self.metrics.get("per_class_test", {})
         for label, values in sorted(self.metrics.get("per_class", {}).items()):
+            tested = test.get(label, {})
             lines.append(
-                f"| {label} | {percent(values['precision'])} | {percent(values['recall'])} |"
+                f"| {label} | {percent(values['precision'])} | {percent(values['recall'])} "
+                f"| {percent(tested.get('precision'))} | {percent(tested.get('recall'))} |"
             )
         splits = self.data.get("counts", {})
         lines += [

@@ -108,10 +108,16 @@ def test_the_push_has_a_model_card_and_a_models_config(blessed_run):
     assert sum(card["data"]["counts"]["train"].values()) > 0
     assert card["metrics"]["eval_accuracy"] == model_summary(blessed_run).eval_accuracy
     assert card["metrics"]["test_accuracy"] == model_summary(blessed_run).test_accuracy
-    assert set(card["metrics"]["per_class"]) == set(LETTERS)
+    for split in ("eval", "test"):
+        per_class = card["metrics"]["per_class" if split == "eval" else "per_class_test"]
+        assert per_class == {
+            label: {"precision": precision, "recall": recall}
+            for label, (precision, recall) in model_summary(blessed_run).per_class[split].items()
+        }
     assert card["blessing"] == {"blessed": True, "baseline_model": None, "baseline_found_in": None}
     assert card["training"]["backbone"] == "efficientnet_lite0"
-    assert "Test accuracy" in (pushed / "model_card.md").read_text()
+    page = (pushed / "model_card.md").read_text()
+    assert "Test accuracy" in page and "| precision (test) | recall (test) |" in page
 
     config = read_models_config(str(Path(blessed_run.serving_root) / "models.config"))
     [entry] = config.model_config_list.config
