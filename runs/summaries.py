@@ -95,7 +95,7 @@ def model_summary(config: PipelineConfig, run: RunRecord | None = None) -> Model
     failures = blessing_failures(evaluation.uri)
     return ModelSummary(
         eval_accuracy=metrics["eval"][0],
-        test_accuracy=run.accuracy("TestEvaluator"),
+        test_accuracy=metrics["test"][0] if "test" in metrics else None,
         per_class={
             split: {class_name(labels, class_id): values for class_id, values in classes.items()}
             for split, (_, classes) in metrics.items()
