@@ -29,6 +29,7 @@ class ImageFolderExampleGenSpec(ComponentSpec):
         executor.FOLDS_KEY: ExecutionParameter(type=int, optional=True),
         executor.HAND_ANALYSIS_KEY: ExecutionParameter(type=int, optional=True),
         executor.HAND_MIN_CONFIDENCE_KEY: ExecutionParameter(type=float, optional=True),
+        executor.RECORD_ORDER_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {
@@ -124,6 +125,7 @@ class ImageFolderExampleGen(FileBasedExampleGen):
             folds=folds,
             hand_analysis=int(hand_analysis),
             hand_min_confidence=hand_min_confidence,
+            record_order=executor.RECORD_ORDER,
             examples=Channel(type=standard_artifacts.Examples),
         )
         # FileBasedExampleGen.__init__ builds the stock spec; the base class takes ours.

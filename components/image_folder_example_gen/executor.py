@@ -1,5 +1,6 @@
 """Beam executor: image files -> checked, de-duplicated, split tf.Examples plus a report."""
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterable
@@ -40,6 +41,13 @@ TRAIN_EVAL_BY_GROUP_KEY = "train_eval_by_group"
 FOLDS_KEY = "folds"
 HAND_ANALYSIS_KEY = "hand_analysis"
 HAND_MIN_CONFIDENCE_KEY = "hand_min_confidence"
+RECORD_ORDER_KEY = "record_order"
+# The one record order written; a cached ingestion from before it (class-folder order) has
+# another value or none, so TFX runs ingestion again rather than reuse it.
+RECORD_ORDER = "path_hash"
+# Buckets of the record-order sort: each holds 1/16 of a split (every class, in random
+# order) while it is sorted; the buckets leave in the order their first image came.
+ORDER_BUCKETS = 16
 
 
 def _keep_one_copy(item: tuple[str, Iterable[Image]]):
@@ -52,6 +60,27 @@ def _keep_one_copy(item: tuple[str, Iterable[Image]]):
         yield beam.pvalue.TaggedOutput("duplicates", choice.duplicates)
     if choice.kept is not None:
         yield content_hash, choice.kept
+
+
+def _order_key(image: Image) -> int:
+    """A stable pseudo-random number of the image's path, the records' order in a split."""
+    return int.from_bytes(hashlib.blake2b(image.path.encode(), digest_size=8).digest(), "big")
+
+
+@beam.ptransform_fn
+def _InPathHashOrder(images):
+    """Images in the order of `_order_key`, not in class-folder order.
+
+    Files are listed one class folder at a time, and the runner keeps that order: a reader
+    that shuffles through a bounded buffer (the Trainer streams its batches) would see one
+    or two classes at a time. A random bucket of every class at a time, sorted, is not.
+    """
+    return (
+        images
+        | "ByBucket" >> beam.Map(lambda image: (_order_key(image) % ORDER_BUCKETS, image))
+        | "Buckets" >> beam.GroupByKey()
+        | "SortBucket" >> beam.FlatMap(lambda kv: sorted(kv[1], key=_order_key))
+    )
 
 
 @beam.ptransform_fn
@@ -187,8 +216,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 (
                     assigned
                     | f"Only[{split}]" >> beam.Filter(lambda kv, name=split: kv[0] == name)
+                    | f"Images[{split}]" >> beam.Values()
+                    | f"InPathHashOrder[{split}]" >> _InPathHashOrder()  # pylint: disable=no-value-for-parameter
                     | f"ToExample[{split}]"
-                    >> beam.Map(lambda kv: image_example(kv[1], with_group, with_hand))
+                    >> beam.Map(lambda image: image_example(image, with_group, with_hand))
                     | f"WriteSplit[{split}]"
                     >> write_split.WriteSplit(
                         artifact_utils.get_split_uri([examples], split),
