@@ -4,9 +4,9 @@ import dataclasses
 import json
 import math
 import os
+import tempfile
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras
@@ -116,22 +116,33 @@ def augmenter(options: TrainingConfig) -> tf_keras.Sequential:
     return tf_keras.Sequential(layers, name="augmentation")
 
 
+# Encoded records (not decoded images) held to shuffle the training split anew each epoch:
+# 2,048 JPEGs of 20-60 KB. ExampleGen writes records in a path-hash order, so every class
+# is in the buffer at once.
+RECORD_SHUFFLE_BUFFER = 2048
+
+
+def dataset_options(options: TrainingConfig, training: bool) -> tfxio.TensorFlowDatasetOptions:
+    """One pass over a split's records in batches; training records reshuffled every pass."""
+    return tfxio.TensorFlowDatasetOptions(
+        batch_size=options.batch_size,
+        shuffle=training,
+        shuffle_buffer_size=RECORD_SHUFFLE_BUFFER,
+        shuffle_seed=options.seed,
+        num_epochs=1,
+    )
+
+
 def _dataset(
     fn_args: FnArgs, tft_output: tft.TFTransformOutput, files: list[str], options, training: bool
 ) -> tf.data.Dataset:
-    """Raw examples -> transform graph -> cached ({model input: tensor}, label) batches.
+    """Raw examples -> transform graph -> ({model input: tensor}, label) batches, decoded anew
+    on every pass, so that memory does not grow with the split.
 
-    Training batches are shuffled once (the cache keeps that order) and not augmented here.
+    Training batches are reshuffled every epoch and not augmented here.
     """
     raw = fn_args.data_accessor.tf_dataset_factory(
-        files,
-        tfxio.TensorFlowDatasetOptions(
-            batch_size=options.batch_size,
-            shuffle=training,
-            shuffle_seed=options.seed,
-            num_epochs=1,
-        ),
-        tft_output.raw_metadata.schema,
+        files, dataset_options(options, training), tft_output.raw_metadata.schema
     )
     transform = tft_output.transform_features_layer()
     names = model_input_names(options)
@@ -144,8 +155,7 @@ def _dataset(
         inputs = {name: transformed[name] for name in names}
         return inputs, transformed[features.LABEL_FEATURE]
 
-    # Decoding is the expensive part, so it happens once and the decoded batches are kept.
-    return raw.map(_to_pair, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    return raw.map(_to_pair, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def with_varied_hands(dataset: tf.data.Dataset, options: TrainingConfig) -> tf.data.Dataset:
@@ -170,16 +180,16 @@ def with_varied_hands(dataset: tf.data.Dataset, options: TrainingConfig) -> tf.d
     )
 
 
-# Examples held to reshuffle the training batches each epoch: about 300 MB of 224 px crops.
-# The cached order they are drawn from is already one full shuffle.
-RESHUFFLE_BUFFER = 512
+# Pooled feature vectors held to reshuffle the head phase's batches each epoch: 4,096 of
+# 1,280 floats are 20 MB.
+RESHUFFLE_BUFFER = 4096
 
 
 def reshuffled(dataset: tf.data.Dataset, options: TrainingConfig) -> tf.data.Dataset:
     """The batches' examples dealt into new batches, in a new order, on every epoch.
 
-    Keras does not shuffle a tf.data input, and the cache replays one order: without this,
-    every epoch trained on the same batches in the same order.
+    Keras does not shuffle a tf.data input, and features read back from a file come in one
+    order: without this, every epoch would train on the same batches in the same order.
     """
     return (
         dataset.unbatch()
@@ -189,9 +199,9 @@ def reshuffled(dataset: tf.data.Dataset, options: TrainingConfig) -> tf.data.Dat
 
 
 def augmented(dataset: tf.data.Dataset, options: TrainingConfig) -> tf.data.Dataset:
-    """Training batches reshuffled, through `augmenter`, and with hands varied, all
-    freshly drawn every epoch."""
-    dataset = with_varied_hands(reshuffled(dataset, options), options)
+    """Training batches through `augmenter` and with hands varied, freshly drawn every
+    epoch."""
+    dataset = with_varied_hands(dataset, options)
     if features.IMAGE_FEATURE not in model_input_names(options):
         return dataset
     augment = augmenter(options)
@@ -206,22 +216,29 @@ def augmented(dataset: tf.data.Dataset, options: TrainingConfig) -> tf.data.Data
 
 
 def pooled_features(
-    model: tf_keras.Model, dataset: tf.data.Dataset, batch_size: int
+    model: tf_keras.Model, dataset: tf.data.Dataset, folder: str
 ) -> tf.data.Dataset:
-    """({pooled features of the frozen backbone, other inputs}, label) batches, computed once."""
+    """({pooled features of the frozen backbone, other inputs}, label) batches, computed in
+    one pass, written to `folder` and read back from it on every epoch."""
     image = model.get_layer(features.IMAGE_FEATURE).output
     extractor = tf_keras.Model(image, model.get_layer(POOL_LAYER).output)
-    inputs = {
-        POOLED_FEATURES: extractor.predict(
-            dataset.map(lambda x, _: x[features.IMAGE_FEATURE]), verbose=0
-        )
-    }
     others = [name for name in model.input_names if name != features.IMAGE_FEATURE]
-    batches = list(dataset)  # the dataset is cached: this pass decodes nothing
-    for name in others:
-        inputs[name] = np.concatenate([x[name].numpy() for x, _ in batches])
-    labels = np.concatenate([labels.numpy() for _, labels in batches])
-    return tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(batch_size)
+    inputs_spec, label_spec = dataset.element_spec
+
+    def batches():
+        for inputs, labels in dataset:
+            pooled = extractor(inputs[features.IMAGE_FEATURE], training=False)
+            yield {POOLED_FEATURES: pooled, **{name: inputs[name] for name in others}}, labels
+
+    signature = (
+        {
+            POOLED_FEATURES: tf.TensorSpec([None, extractor.output_shape[-1]], tf.float32),
+            **{name: inputs_spec[name] for name in others},
+        },
+        label_spec,
+    )
+    tf.data.Dataset.from_generator(batches, output_signature=signature).save(folder)
+    return tf.data.Dataset.load(folder)
 
 
 def head_phase(
@@ -230,9 +247,11 @@ def head_phase(
     train: tf.data.Dataset,
     evaluate: tf.data.Dataset,
     options: TrainingConfig,
+    folder: str,
 ) -> tuple[tf_keras.Model, tf.data.Dataset, tf.data.Dataset]:
     """(model, training batches, eval batches) of phase 1, from the un-augmented `images`,
-    the augmented `train` and the `evaluate` batches of the model's inputs."""
+    the augmented `train` and the `evaluate` batches of the model's inputs; pooled features
+    are kept under `folder`."""
     if (
         options.backbone_weights == "none"
         or options.head_augmentation
@@ -245,9 +264,10 @@ def head_phase(
     return (
         head_on_features(model),
         with_varied_hands(
-            reshuffled(pooled_features(model, images, options.batch_size), options), options
+            reshuffled(pooled_features(model, images, os.path.join(folder, "train")), options),
+            options,
         ),
-        pooled_features(model, evaluate, options.batch_size),
+        pooled_features(model, evaluate, os.path.join(folder, "eval")),
     )
 
 
@@ -320,16 +340,17 @@ def run_fn(fn_args: FnArgs) -> None:
     # its BatchNorm must learn statistics (frozen, it would keep mean 0 / variance 1).
     from_scratch = options.backbone_weights == "none"
     set_backbone_trainable(model, 1.0 if from_scratch else 0.0, train_batch_norm=from_scratch)
-    history: dict[str, Any] = {
-        "head": fit_phase(
-            *head_phase(model, images, train, evaluate, options),
-            options.head_epochs,
-            options.head_learning_rate,
-            options,
-            log_dir,
-            "head",
-        )
-    }
+    with tempfile.TemporaryDirectory(prefix="signpipe-pooled-") as pooled:
+        history: dict[str, Any] = {
+            "head": fit_phase(
+                *head_phase(model, images, train, evaluate, options, pooled),
+                options.head_epochs,
+                options.head_learning_rate,
+                options,
+                log_dir,
+                "head",
+            )
+        }
     unfrozen = set_backbone_trainable(
         model, 1.0 if from_scratch else options.finetune_fraction, train_batch_norm=from_scratch
     )

@@ -306,7 +306,7 @@ def test_fitting_a_fused_model_trains_both_branches_and_reports_the_answers_accu
     )
 
 
-def test_the_fused_head_on_cached_features_is_the_models_head():
+def test_the_fused_head_on_cached_features_is_the_models_head(tmp_path):
     tf_keras.utils.set_random_seed(0)
     model = build_classifier(
         TrainingConfig(inputs="both", backbone_weights="none", image_size=96), 3
@@ -314,7 +314,7 @@ def test_the_fused_head_on_cached_features_is_the_models_head():
     data = _inputs(6)
     labels = np.arange(6) % 3
     batches = tf.data.Dataset.from_tensor_slices((data, labels)).batch(4)
-    cached = pooled_features(model, batches, batch_size=4)
+    cached = pooled_features(model, batches, str(tmp_path / "pooled"))
     head = head_on_features(model)
     assert head.input_names == ["pooled_features", "landmarks", "hand_found"]
     from_cache = np.concatenate([head(x, training=False).numpy() for x, _ in cached])

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from signpipe.models import features, preprocessing
 from signpipe.models.landmark_augmentation import jitter_hands, turn_hands
-from signpipe.models.model import augmented, with_varied_hands
+from signpipe.models.model import augmented, reshuffled, with_varied_hands
 from signpipe.pipeline.configs import TrainingConfig
 
 
@@ -106,7 +106,7 @@ def test_training_jitters_every_hand_anew_each_epoch():
     assert not np.allclose(first, second)
 
 
-def test_training_deals_every_example_into_new_batches_each_epoch():
+def test_the_head_phase_deals_every_example_into_new_batches_each_epoch():
     count = 200
     inputs = {
         features.LANDMARK_FEATURE: np.zeros((count, features.LANDMARK_FEATURE_SIZE), np.float32),
@@ -114,7 +114,7 @@ def test_training_deals_every_example_into_new_batches_each_epoch():
     }
     cached = tf.data.Dataset.from_tensor_slices((inputs, np.arange(count))).batch(50).cache()
     options = TrainingConfig(inputs="landmarks", landmark_turn=0.0, batch_size=32)
-    dataset = augmented(cached, options)
+    dataset = reshuffled(cached, options)
     first, second = ([labels.numpy() for _, labels in dataset] for _ in range(2))
     assert [len(batch) for batch in first] == [32] * 6 + [8]
     for epoch in (first, second):

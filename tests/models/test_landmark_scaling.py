@@ -46,7 +46,9 @@ def test_the_scaling_is_read_from_the_datasets_batches_and_only_for_a_model_with
     inputs = {features.LANDMARK_FEATURE: landmarks, features.HAND_FOUND_FEATURE: found}
     batches = tf.data.Dataset.from_tensor_slices((inputs, np.zeros(40))).batch(16)
     names = features.MODEL_INPUTS["both"]
-    assert landmark_scaling(batches, names) == LandmarkScaling.of(landmarks, found)
+    read, whole = landmark_scaling(batches, names), LandmarkScaling.of(landmarks, found)
+    np.testing.assert_allclose(read.scale, whole.scale, rtol=1e-9)
+    np.testing.assert_allclose(read.offset, whole.offset, rtol=1e-9, atol=1e-12)
     assert landmark_scaling(batches, features.MODEL_INPUTS["image"]) is None
 
 

@@ -104,7 +104,7 @@ def test_augmentation_scales_how_far_training_images_move():
     np.testing.assert_array_equal(augment(images, training=False).numpy(), images.numpy())
 
 
-def test_the_head_trained_on_cached_features_is_the_classifiers_head():
+def test_the_head_trained_on_cached_features_is_the_classifiers_head(tmp_path):
     tf_keras.utils.set_random_seed(0)
     model = build_classifier(
         TrainingConfig(backbone_weights="none", image_size=96, inputs="image"), 3
@@ -113,7 +113,7 @@ def test_the_head_trained_on_cached_features_is_the_classifiers_head():
     images = np.random.default_rng(0).uniform(0, 255, (10, 96, 96, 3)).astype(np.float32)
     labels = np.arange(10) % 3
     batches = tf.data.Dataset.from_tensor_slices(({"image": images}, labels)).batch(4)
-    features = pooled_features(model, batches, batch_size=4)
+    features = pooled_features(model, batches, str(tmp_path / "pooled"))
     assert [len(y) for _, y in features] == [4, 4, 2]  # every image, once, labels kept
     np.testing.assert_array_equal(np.concatenate([y for _, y in features]), labels)
     before = model.get_layer("head_softmax").get_weights()[0].copy()
