@@ -6,12 +6,14 @@ of the process tree.
 
     python benchmarks/run_pipeline.py [--data-root ../shared/datasets/asl_massey]
         [--data-only] [--beam-mode in_memory|multi_processing] [--group-regex '']
+        [--home DIR]
         [--set training.head_epochs=3 ...] [--set data.folds='"loo"'] [--out FILE.json]
 
 With data.folds set it records every fold's accuracy on its held-out groups instead.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import tempfile
@@ -25,10 +27,12 @@ import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads
 
 
 class PeakMemory:
-    """Samples the summed RSS of this process and its children in a background thread."""
+    """Samples the summed RSS of this process and its children in a background thread; keeps
+    every (wall-clock time, bytes) sample, so that each step's peak can be read out."""
 
     def __init__(self, interval: float = 0.2):
         self.peak_bytes = 0
+        self.samples: list[tuple[float, int]] = []
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -43,6 +47,7 @@ class PeakMemory:
                 except psutil.Error:
                     continue
             self.peak_bytes = max(self.peak_bytes, total)
+            self.samples.append((time.time(), total))
             self._stop.wait(self._interval)
 
     def __enter__(self) -> "PeakMemory":
@@ -52,6 +57,24 @@ class PeakMemory:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def step_peak_rss_mb(config, samples: list[tuple[float, int]]) -> dict[str, int]:
+    """Each step's peak RSS of the process tree (MB), from the samples taken while ML Metadata
+    had its execution open (a cached step has none)."""
+    from signpipe.runs.store import open_store
+
+    store = open_store(config, read_only=True)
+    types = {t.id: t.name for t in store.get_context_types()}
+    peaks = {}
+    for execution in store.get_executions():
+        names = {types[c.type_id]: c.name for c in store.get_contexts_by_execution(execution.id)}
+        start = execution.create_time_since_epoch / 1000.0
+        end = execution.last_update_time_since_epoch / 1000.0
+        during = [rss for at, rss in samples if start <= at <= end]
+        if during:
+            peaks[names.get("node", "").rpartition(".")[2]] = round(max(during) / 2**20)
+    return peaks
 
 
 def epochs_run(config) -> dict[str, int]:
@@ -76,6 +99,7 @@ def main() -> None:
         "--beam-mode", default="in_memory", choices=["in_memory", "multi_processing"]
     )
     parser.add_argument("--data-only", action="store_true", help="run the data half only")
+    parser.add_argument("--home", help="keep the run's home here (default: a temporary one)")
     args = parser.parse_args()
 
     import_started = time.perf_counter()
@@ -95,7 +119,10 @@ def main() -> None:
             f"--direct_running_mode={args.beam_mode}",
             f"--direct_num_workers={os.cpu_count()}",
         ]
-    with tempfile.TemporaryDirectory(prefix="signpipe-bench-") as home:
+    with contextlib.ExitStack() as stack:
+        home = args.home or stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="signpipe-bench-")
+        )
         config = benchmark_config(
             home,
             args.data_root,
@@ -114,6 +141,7 @@ def main() -> None:
         model = None if args.data_only or folds else model_summary(config)
         tflite = model.tflite if model else None
         epochs = epochs_run(config) if model else None
+        step_peaks = step_peak_rss_mb(config, memory.samples)
 
     images = report["totals"]["examples"]
     files = images + report["totals"]["quarantined"] + report["totals"]["duplicates_dropped"]
@@ -132,6 +160,7 @@ def main() -> None:
         "run_wall_s": round(wall, 1),
         "import_s": round(import_seconds, 1),
         "peak_rss_mb_process_tree": round(memory.peak_bytes / 2**20),
+        "step_peak_rss_mb": step_peaks,
         "overrides": args.set,
     }
     training_s = sum(s for name, s in seconds.items() if name.startswith("Trainer"))

@@ -272,24 +272,28 @@ def head_phase(
 
 
 class _EpochProgress(tf_keras.callbacks.Callback):
-    """Reports each epoch's metrics (a milestone) and batches within it (a status update)."""
+    """Reports each epoch's metrics (a milestone) and its batches: done of total (known from
+    the first epoch on: the splits stream, so their length is not known before), rate and
+    time left, with a milestone line at least every minute."""
 
     def __init__(self, phase: str, epochs: int):
         super().__init__()
         self._phase, self._epochs, self._epoch = phase, epochs, 0
+        self._steps: int | None = None
+        self._batches = progress_log.Progress("Trainer", "batches", None)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch + 1
+        self._batches = progress_log.Progress("Trainer", "batches", self._steps)
 
     def on_train_batch_end(self, batch, logs=None):
-        if batch % 5 == 0:
-            progress_log.report(
-                "Trainer",
-                f"{self._phase} epoch {self._epoch}/{self._epochs}, "
-                f"batch {batch + 1}, loss {logs.get('loss', 0):.3f}",
-            )
+        loss = (logs or {}).get("loss", 0)
+        self._batches.advance(
+            prefix=f"{self._phase} epoch {self._epoch}/{self._epochs}, loss {loss:.3f}: "
+        )
 
     def on_epoch_end(self, epoch, logs=None):
+        self._steps = self._batches.done
         logs = logs or {}
         progress_log.report(
             "Trainer",

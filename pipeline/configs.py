@@ -167,6 +167,18 @@ class KubeflowConfig:
     # metadata-grpc-configmap), and with neither, the newest model in the serving root.
     metadata_host: str = ""
     metadata_port: int = 8080
+    # Each step's pod limits, by step id: "cpu" (vCPUs), "memory_gb", "accelerator" (a
+    # Vertex/KFP accelerator type such as NVIDIA_TESLA_T4) and "accelerator_count". Hand
+    # analysis in ingestion runs a thread per vCPU; the Trainer streams its splits
+    # (docs/kubeflow.md#resources-per-step).
+    resources: dict[str, dict[str, Any]] = dataclasses.field(
+        default_factory=lambda: {
+            "ImageFolderExampleGen": {"cpu": 8, "memory_gb": 16},
+            "Transform": {"cpu": 4, "memory_gb": 8},
+            "Trainer": {"cpu": 8, "memory_gb": 16},
+            "TFLiteExporter": {"cpu": 2, "memory_gb": 8},
+        }
+    )
 
 
 @dataclasses.dataclass

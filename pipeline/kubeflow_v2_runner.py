@@ -8,7 +8,8 @@ from typing import Any
 import yaml
 
 from signpipe.errors import ConfigError
-from signpipe.pipeline.configs import PipelineConfig
+from signpipe.pipeline.configs import KubeflowConfig, PipelineConfig
+from signpipe.pipeline.step_resources import set_resources
 
 # The Dockerfile's ENTRYPOINT is `signpipe`; the compiled steps run TFX's own entry points.
 # (TFX is imported inside functions: the CLI imports this module to build its parser.)
@@ -69,7 +70,8 @@ def compile_pipeline(
     The `kubeflow` target is for open-source KFP, whose v2 backend rejects TFX's resolver
     executor and never runs ExampleGen's pre-cache driver: the baseline comes from the
     LatestBlessedModel container step, and neither it nor ingestion is ever served from the
-    cache. `vertex` keeps TFX's resolver and driver.
+    cache. `vertex` keeps TFX's resolver and driver. Each step's pod limits come from
+    `kubeflow.resources`.
     """
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
@@ -94,6 +96,7 @@ def compile_pipeline(
     parameters = job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
     for name, default in defaults.items():
         parameters[name].update(defaultValue=default, isOptional=True)
+    set_resources(job, config.kubeflow.resources, KubeflowConfig().resources)
     if target == KUBEFLOW:
         # Both read what changed since the last run (files, the pipeline's history), which
         # KFP's cache key, made of the task's inputs, cannot see.

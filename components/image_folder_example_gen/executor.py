@@ -184,13 +184,17 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         )
         logging.info("Ingesting images from %s", root)
         with self._make_beam_pipeline() as pipeline:
-            read = (
+            files = (
                 pipeline
                 | "ClassFolders" >> beam.Create([f"{root}/{folder}" for folder in folders])
                 | "ListFiles"
                 >> beam.FlatMap(
                     data_root.list_files, folder_layout.file_depth(options.group_folder_level) - 1
                 )
+            )
+            total = files | "CountFiles" >> beam.combiners.Count.Globally()
+            read = (
+                files
                 | "Spread" >> beam.Reshuffle()
                 | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=64)
                 | "ReadImages"
@@ -200,7 +204,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                         options.group_regex,
                         options.group_folder_level,
                         options.hand_min_confidence,
-                    )
+                    ),
+                    total=beam.pvalue.AsSingleton(total),
                 ).with_outputs(QUARANTINE, main="ok")
             )
             unique = (

@@ -53,7 +53,7 @@ class ReadImages(beam.DoFn):
         self._bad = beam.metrics.Metrics.counter(_METRICS_NAMESPACE, "files_quarantined")
 
     def setup(self):
-        self._read = 0
+        self._progress: progress_log.Progress | None = None
         self._regex = re.compile(self._group_regex) if self._group_regex else None
         self._analyzers = (
             None
@@ -67,16 +67,17 @@ class ReadImages(beam.DoFn):
         if self._analyzers is not None:
             self._analyzers.close()
 
-    def process(self, paths: list[str]):
+    def process(self, paths: list[str], total: int):
+        if self._progress is None:
+            # Counts this process's files: all of them with the in-memory DirectRunner.
+            self._progress = progress_log.Progress("ImageFolderExampleGen", "files read", total)
         for path, (image, reason) in zip(paths, self._pool.map(self._read_one, paths), strict=True):
+            self._progress.advance()
             if image is None:
                 self._bad.inc()
                 yield beam.pvalue.TaggedOutput(QUARANTINE, {"path": path, "reason": reason})
                 continue
             self._good.inc()
-            self._read += 1
-            if self._read % 100 == 0:  # in this process only with the in-memory DirectRunner
-                progress_log.report("ImageFolderExampleGen", f"{self._read} images read")
             yield image.facts.content_hash, image
 
     def _hands(self) -> hand_analysis.HandAnalyzer | None:

@@ -3,7 +3,6 @@
 import contextlib
 import dataclasses
 import multiprocessing
-import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -14,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from signpipe.components.tflite_exporter.split_data import SplitStream
 from signpipe.components.tflite_exporter.tflite_classifier import (
     OUTPUT,
     SIGNATURE,
@@ -144,33 +144,33 @@ def _convert_and_classify(
     saved_model_dir: str,
     variant: str,
     representative: Mapping[str, np.ndarray] | None,
-    test_inputs: Mapping[str, np.ndarray] | str | None,
+    test: SplitStream | None,
 ) -> Converted:
-    """Convert one variant and classify the test examples with it (arrays, or a folder of
-    `<input name>.npy` files when this runs in the second process)."""
+    """Convert one variant and, given the test split, classify its examples with it."""
     content = convert(saved_model_dir, variant, representative)
-    if test_inputs is None:
+    if test is None:
         return Converted(content)
-    if isinstance(test_inputs, str):
-        test_inputs = {
-            name.removesuffix(".npy"): np.load(os.path.join(test_inputs, name), mmap_mode="r")
-            for name in os.listdir(test_inputs)
-        }
     with tempfile.NamedTemporaryFile(suffix=".tflite") as handle:
         handle.write(content)
         handle.flush()
-        probabilities = TFLiteClassifier(handle.name).probabilities(test_inputs)
-    return Converted(content, probabilities.argmax(axis=1))
+        return Converted(content, classify(handle.name, test))
+
+
+def classify(model_path: str, test: SplitStream) -> np.ndarray:
+    """A TFLite model's top-1 classes for every example of a split, read batch by batch."""
+    classifier = TFLiteClassifier(model_path)
+    classes = [classifier.probabilities(inputs).argmax(axis=1) for inputs, _ in test.batches()]
+    return np.concatenate(classes) if classes else np.zeros(0, np.int64)
 
 
 class PostTrainingConversions:
     """Post-training variants of one `saved_signature`, converted here or in a second process.
 
-    A conversion, and a TFLite model's pass over the test examples, runs on one core, so
-    beside QAT (which runs in this process) both go to a second, spawned process, which
-    reads the test examples from .npy files rather than from a pickle of them. `result`
-    hands back each Converted or raises ConversionError. Use as a context manager: leaving
-    it waits for the second process to finish.
+    A conversion, and a TFLite model's pass over the test split, runs on one core, so beside
+    QAT (which runs in this process) both go to a second, spawned process, which reads the
+    test split from its files itself (a SplitStream is a few strings). `result` hands back
+    each Converted or raises ConversionError. Use as a context manager: leaving it waits for
+    the second process to finish.
     """
 
     def __init__(
@@ -179,20 +179,14 @@ class PostTrainingConversions:
         variants: Sequence[str],
         representative: Mapping[str, np.ndarray],
         second_process: bool,
-        test_inputs: Mapping[str, np.ndarray] | None = None,
+        test: SplitStream | None = None,
     ):
         self._saved_model_dir = saved_model_dir
         self._representative = representative
-        self._test_inputs: Mapping[str, np.ndarray] | str | None = test_inputs
+        self._test = test
         self._pool: ProcessPoolExecutor | None = None
         self._pending: dict[str, Future] = {}
-        self._folder: tempfile.TemporaryDirectory | None = None
         if second_process and variants:
-            if test_inputs is not None:
-                self._folder = tempfile.TemporaryDirectory(prefix="signpipe-test-inputs-")
-                for name, values in test_inputs.items():
-                    np.save(os.path.join(self._folder.name, f"{name}.npy"), values)
-                self._test_inputs = self._folder.name
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
             self._pending = {
                 variant: self._pool.submit(_convert_and_classify, *self._arguments(variant))
@@ -206,7 +200,7 @@ class PostTrainingConversions:
             self._saved_model_dir,
             variant,
             self._representative if needs else None,
-            self._test_inputs,
+            self._test,
         )
 
     def result(self, variant: str) -> Converted:
@@ -227,8 +221,6 @@ class PostTrainingConversions:
     def __exit__(self, *exc_info) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._folder is not None:
-            self._folder.cleanup()
 
 
 def _explain(variant: str, err: Exception) -> str:

@@ -22,7 +22,13 @@ from signpipe.components.tflite_exporter import (
     qat,
     variants_page,
 )
-from signpipe.components.tflite_exporter.split_data import load_split, split_dataset
+from signpipe.components.tflite_exporter.split_data import (
+    SplitStream,
+    load_split,
+    split_dataset,
+    split_stream,
+)
+from signpipe.errors import DataRootError
 from signpipe.models import features
 from signpipe.models.model import load_classifier
 from signpipe.models.preprocessing import class_labels
@@ -40,6 +46,24 @@ LATENCY_RUNS_KEY = "latency_runs"
 PUSH_ROOT_KEY = "push_root"
 
 _log = logging.getLogger(__name__)
+
+
+def _reference_pass(
+    classifier, test: SplitStream
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The SavedModel's top-1 classes, the labels and the first example of the test split, in
+    one pass over it. The inputs went through the transform graph already, so the
+    classifier's answers are the SavedModel's serving answers."""
+    classes, labels, first = [], [], {}
+    progress = progress_log.Progress("TFLiteExporter", "test images", None)
+    for inputs, batch_labels in test.batches():
+        first = first or {name: values[0] for name, values in inputs.items()}
+        classes.append(classifier.predict_on_batch(inputs).argmax(axis=1))
+        labels.append(batch_labels)
+        progress.advance(len(batch_labels), prefix="SavedModel on ")
+    if not labels:
+        raise DataRootError(f"the split in {os.path.dirname(test.files[0])} holds no examples")
+    return np.concatenate(classes), np.concatenate(labels).astype(np.int64), first
 
 
 def _hands_found(inputs: dict[str, np.ndarray]) -> int | None:
@@ -73,12 +97,12 @@ class Executor(base_executor.BaseExecutor):
         split = "test" if "test" in splits else "eval"
         classifier = load_classifier(serving_dir)
         names = list(classifier.input_names)
-        inputs, truth = load_split(examples, split, tft_output, names)
+        test = split_stream(examples, split, graph.uri, names)
         calibration, calibration_labels = load_split(
             examples, "train", tft_output, names, exec_properties[REPRESENTATIVE_IMAGES_KEY]
         )
-        reference, converted = self._convert_all(
-            variants, classifier, inputs, calibration, examples, tft_output, exec_properties
+        (reference, truth, first), converted = self._convert_all(
+            variants, classifier, test, calibration, examples, tft_output, exec_properties
         )
         # Without hand analysis at ingestion the model saw whole frames, never a hand crop.
         hand_crop = features.HAND_FOUND_KEY in tft_output.raw_feature_spec()
@@ -110,8 +134,11 @@ class Executor(base_executor.BaseExecutor):
             path = os.path.join(output.uri, f"{variant}.tflite")
             with fileio.open(path, "wb") as handle:
                 handle.write(result.content)
+            predicted = result.classes
+            if predicted is None:
+                predicted = converters.classify(path, test)
             measured = measure.measure(
-                path, inputs, truth, reference, exec_properties[LATENCY_RUNS_KEY], result.classes
+                path, first, truth, reference, exec_properties[LATENCY_RUNS_KEY], predicted
             )
             report["variants"][variant] = measure.judge(
                 measured,
@@ -135,16 +162,16 @@ class Executor(base_executor.BaseExecutor):
     def _convert_all(
         variants: list[str],
         classifier,
-        inputs: dict[str, np.ndarray],
+        test: SplitStream,
         calibration: dict[str, np.ndarray],
         examples: Artifact,
         tft_output: tft.TFTransformOutput,
         exec_properties: dict[str, Any],
-    ) -> tuple[np.ndarray, dict[str, converters.Converted | converters.ConversionError]]:
-        """The SavedModel's top-1 classes for the test inputs, and each variant's Converted
-        or the ConversionError that stopped it.
+    ) -> tuple[tuple, dict[str, converters.Converted | converters.ConversionError]]:
+        """The `_reference_pass` over the test split, and each variant's Converted or the
+        ConversionError that stopped it.
 
-        With QAT, the post-training variants convert and classify the test inputs in a
+        With QAT, the post-training variants convert and classify the test split in a
         second process, since each conversion and TFLite pass runs on one core.
         """
         post_training = [variant for variant in variants if variant != "qat_int8"]
@@ -153,7 +180,7 @@ class Executor(base_executor.BaseExecutor):
         with (
             converters.saved_signature(classifier) as float_model,
             converters.PostTrainingConversions(
-                float_model, post_training, calibration, second_process=aware, test_inputs=inputs
+                float_model, post_training, calibration, second_process=aware, test=test
             ) as conversions,
         ):
             if post_training:
@@ -161,9 +188,7 @@ class Executor(base_executor.BaseExecutor):
                 progress_log.report(
                     "TFLiteExporter", f"converting {', '.join(post_training)}{beside}"
                 )
-            # The inputs went through the transform graph already, so the classifier's answers
-            # are the SavedModel's serving answers, without loading the SavedModel again.
-            reference = classifier.predict(inputs, batch_size=32, verbose=0).argmax(axis=1)
+            reference = _reference_pass(classifier, test)
             if aware:
                 progress_log.report("TFLiteExporter", "qat_int8: quantization-aware fine-tune")
                 try:

@@ -37,21 +37,19 @@ def latency_summary(times_ms: list[float]) -> dict[str, float]:
 
 def measure(
     model_path: str,
-    inputs: Mapping[str, np.ndarray],
+    first: Mapping[str, np.ndarray],
     labels: np.ndarray,
     reference_classes: np.ndarray,
     latency_runs: int,
-    predicted: np.ndarray | None = None,
+    predicted: np.ndarray,
 ) -> dict:
     """Top-1 accuracy, agreement with the reference model, size, latency and input types.
 
-    `inputs` holds every model input by name, [N, ...] as Transform makes them; `predicted`,
-    the model's top-1 classes for them when already known (from the second process).
+    `predicted` holds the model's top-1 classes for the examples whose `labels` are given,
+    `first` the first of them (every model input by name, as Transform makes it), on which
+    latency is timed.
     """
     classifier = TFLiteClassifier(model_path)
-    if predicted is None:
-        predicted = classifier.probabilities(inputs).argmax(axis=1)
-    first = {name: values[0] for name, values in inputs.items()}
     cores = os.cpu_count() or 1
     return {
         "accuracy": float(np.mean(predicted == labels)),

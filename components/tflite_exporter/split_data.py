@@ -1,7 +1,8 @@
 """One split as the model sees it: raw tf.Examples through the transform graph."""
 
+import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -13,9 +14,66 @@ from tfx.types.artifact import Artifact
 from signpipe.errors import ConfigError, DataRootError
 from signpipe.models import features
 
-# Encoded records, not decoded images: 50,000 JPEGs of ~30 KB are 1.5 GB at most.
-_SAMPLE_BUFFER = 50_000
 _SAMPLE_SEED = 0
+_BATCH_SIZE = 32
+
+
+def _split_files(examples: Artifact, split: str) -> list[str]:
+    """The split's record files; DataRootError when the artifact has no such split."""
+    pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
+    files = sorted(fileio.glob(pattern))
+    if not files:
+        raise DataRootError(f"the Examples artifact {examples.uri} has no '{split}' split")
+    return files
+
+
+def _check_inputs(tft_output: tft.TFTransformOutput, input_names: Sequence[str]) -> None:
+    """ConfigError when the model takes a feature that the transform graph does not make."""
+    missing = sorted(set(input_names) - set(tft_output.transformed_feature_spec()))
+    if missing:
+        raise ConfigError(
+            f"the model takes {missing}, which the transform graph does not make: the data "
+            "was ingested without hand analysis; set data.hand_analysis to true, or train "
+            "with training.inputs image"
+        )
+
+
+def _sampled(records: tf.data.Dataset, sample: int) -> tf.data.Dataset:
+    """`sample` records drawn at random (the same on every run) from the whole split, in
+    file order: one pass counts the records, a second keeps the drawn ones, so memory holds
+    their indices only, however large the split."""
+    count = int(records.reduce(np.int64(0), lambda total, _: total + 1))
+    rng = np.random.default_rng(_SAMPLE_SEED)
+    chosen = tf.constant(np.sort(rng.choice(count, min(sample, count), replace=False)), tf.int64)
+    return (
+        records.enumerate()
+        .filter(lambda index, _: tf.reduce_any(tf.equal(chosen, index)))
+        .map(lambda _, record: record)
+    )
+
+
+def _transformed(
+    files: Sequence[str],
+    tft_output: tft.TFTransformOutput,
+    input_names: Sequence[str],
+    batch_size: int,
+    sample: int | None = None,
+) -> tf.data.Dataset:
+    """({model input: tensor}, label index) batches of the records in `files`."""
+    spec = tft_output.raw_feature_spec()
+    transform = tft_output.transform_features_layer()
+    names = list(input_names)
+
+    @tf.autograph.experimental.do_not_convert  # plain graph code: see models.model._dataset
+    def _transform(serialized):
+        transformed = transform(tf.io.parse_example(serialized, spec))
+        inputs = {name: transformed[name] for name in names}
+        return inputs, transformed[features.LABEL_FEATURE]
+
+    records = tf.data.TFRecordDataset(list(files), compression_type="GZIP")
+    if sample is not None:
+        records = _sampled(records, sample)
+    return records.batch(batch_size).map(_transform, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def split_dataset(
@@ -33,31 +91,33 @@ def split_dataset(
     at random (the same on every run) from the whole split, so every class is represented;
     without, all records in file order.
     """
-    pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
-    files = sorted(fileio.glob(pattern))
-    if not files:
-        raise DataRootError(f"the Examples artifact {examples.uri} has no '{split}' split")
-    missing = sorted(set(input_names) - set(tft_output.transformed_feature_spec()))
-    if missing:
-        raise ConfigError(
-            f"the model takes {missing}, which the transform graph does not make: the data "
-            "was ingested without hand analysis; set data.hand_analysis to true, or train "
-            "with training.inputs image"
-        )
-    spec = tft_output.raw_feature_spec()
-    transform = tft_output.transform_features_layer()
-    names = list(input_names)
+    files = _split_files(examples, split)
+    _check_inputs(tft_output, input_names)
+    return _transformed(files, tft_output, input_names, batch_size, sample)
 
-    @tf.autograph.experimental.do_not_convert  # plain graph code: see models.model._dataset
-    def _transform(serialized):
-        transformed = transform(tf.io.parse_example(serialized, spec))
-        inputs = {name: transformed[name] for name in names}
-        return inputs, transformed[features.LABEL_FEATURE]
 
-    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
-    if sample is not None:
-        records = records.shuffle(_SAMPLE_BUFFER, seed=_SAMPLE_SEED).take(sample)
-    return records.batch(batch_size).map(_transform, num_parallel_calls=tf.data.AUTOTUNE)
+@dataclasses.dataclass(frozen=True)
+class SplitStream:
+    """A split's transformed batches, read from its files anew on every pass, so that no pass
+    holds the split in memory; plain strings, so a second process can take it."""
+
+    files: tuple[str, ...]
+    transform_graph: str  # the TransformGraph artifact's folder
+    input_names: tuple[str, ...]
+
+    def batches(self) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+        """({model input: array [B, ...]}, label indices [B]) batches, in file order."""
+        tft_output = tft.TFTransformOutput(self.transform_graph)
+        dataset = _transformed(self.files, tft_output, self.input_names, _BATCH_SIZE)
+        yield from dataset.as_numpy_iterator()
+
+
+def split_stream(
+    examples: Artifact, split: str, transform_graph: str, input_names: Sequence[str]
+) -> SplitStream:
+    """The SplitStream of one split, checked: the split exists and Transform makes the inputs."""
+    _check_inputs(tft.TFTransformOutput(transform_graph), input_names)
+    return SplitStream(tuple(_split_files(examples, split)), transform_graph, tuple(input_names))
 
 
 def load_split(
@@ -65,21 +125,15 @@ def load_split(
     split: str,
     tft_output: tft.TFTransformOutput,
     input_names: Sequence[str],
-    limit: int | None = None,
+    limit: int,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """({model input: array [N, ...]}, label indices) of up to limit examples.
-
-    A limited load is a seeded random sample of the split (see split_dataset).
-    """
+    """({model input: array [N, ...]}, label indices) of a seeded random sample of up to
+    `limit` examples of the split (see split_dataset)."""
     dataset = split_dataset(
-        examples, split, tft_output, input_names, batch_size=32, sample=limit
-    ).unbatch()
-    inputs, labels = {name: [] for name in input_names}, []
-    for values, label in dataset.as_numpy_iterator():
-        for name in input_names:
-            inputs[name].append(values[name])
-        labels.append(label)
-    if not labels:
+        examples, split, tft_output, input_names, batch_size=_BATCH_SIZE, sample=limit
+    )
+    batches = list(dataset.as_numpy_iterator())
+    if not batches:
         raise DataRootError(f"the '{split}' split of {examples.uri} holds no examples")
-    stacked = {name: np.stack(values) for name, values in inputs.items()}
-    return stacked, np.array(labels, dtype=np.int64)
+    inputs = {name: np.concatenate([x[name] for x, _ in batches]) for name in input_names}
+    return inputs, np.concatenate([labels for _, labels in batches]).astype(np.int64)

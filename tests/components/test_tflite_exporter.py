@@ -6,6 +6,8 @@ Multiply, a softmax per branch and their mix) on a tiny stand-in for the backbon
 goes through float32, int8 and qat_int8 in test_model_pipeline.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -18,6 +20,7 @@ from signpipe.components.tflite_exporter import (
     qat,
     variants_page,
 )
+from signpipe.components.tflite_exporter.split_data import _sampled
 from signpipe.components.tflite_exporter.tflite_classifier import TFLiteClassifier
 from signpipe.errors import ConfigError
 from signpipe.models import features, preprocessing
@@ -37,6 +40,20 @@ SHARPEN = {IMAGE_SOFTMAX: 20.0, LANDMARK_SOFTMAX: 5.0}
 # Largest difference from the Keras model's probabilities, per variant. qat_int8 also
 # carries its fine-tune: on the landmark model, 0.06-0.12 over fine-tune seeds.
 TOLERANCE = {"float32": 1e-4, "dynamic_range": 0.05, "float16": 0.01, "int8": 0.1, "qat_int8": 0.15}
+
+
+@dataclasses.dataclass(frozen=True)
+class _ArrayStream:
+    """A SplitStream of examples already in memory, in batches of 5 (picklable: it goes to
+    the second process as a SplitStream does)."""
+
+    inputs: dict[str, np.ndarray]
+
+    def batches(self):
+        count = len(next(iter(self.inputs.values())))
+        for start in range(0, count, 5):
+            batch = {name: values[start : start + 5] for name, values in self.inputs.items()}
+            yield batch, np.zeros(len(next(iter(batch.values()))), np.int64)
 
 
 def _tiny_backbone(name: str, weights: str, shape: tuple[int, int, int]) -> tf_keras.Model:
@@ -130,7 +147,10 @@ def test_every_variant_takes_the_models_inputs_by_name(inputs, variant, hand_mod
     np.testing.assert_allclose(probabilities, expected, atol=TOLERANCE[variant])
 
     labels = expected.argmax(axis=1)
-    measured = measure.measure(tflite.path, data, labels, labels, latency_runs=2)
+    first = {name: values[0] for name, values in data.items()}
+    predicted = converters.classify(tflite.path, _ArrayStream(data))
+    np.testing.assert_array_equal(predicted, probabilities.argmax(axis=1))
+    measured = measure.measure(tflite.path, first, labels, labels, 2, predicted)
     assert measured["agreement"] >= 0.9
     assert measured["latency"]["one_thread"]["median_ms"] > 0
     details = measured["inputs"]
@@ -280,7 +300,7 @@ def test_a_model_with_no_integer_kernel_fails_that_variant_only(second_process, 
     with (
         converters.saved_signature(model) as saved,
         converters.PostTrainingConversions(
-            saved, ["float32", "int8"], images, second_process, test_inputs=images
+            saved, ["float32", "int8"], images, second_process, test=_ArrayStream(images)
         ) as conversions,
     ):
         with pytest.raises(converters.ConversionError, match="SIN"):
@@ -322,3 +342,16 @@ def test_a_file_that_is_not_a_signpipe_model_is_named(tmp_path):
     path.write_bytes(b"not a flatbuffer")
     with pytest.raises(ConfigError, match=r"x\.tflite"):
         TFLiteClassifier(str(path))
+
+
+def test_a_sample_of_a_split_is_the_same_on_every_run_and_holds_only_indices(tmp_path):
+    path = str(tmp_path / "records.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for index in range(50):
+            writer.write(str(index).encode())
+    records = tf.data.TFRecordDataset(path, compression_type="GZIP")
+    drawn = [int(record) for record in _sampled(records, 10).as_numpy_iterator()]
+    assert len(set(drawn)) == 10 and drawn == sorted(drawn)  # distinct, in file order
+    assert drawn != list(range(10))  # drawn from the whole split, not its head
+    assert [int(r) for r in _sampled(records, 10).as_numpy_iterator()] == drawn
+    assert [int(r) for r in _sampled(records, 80).as_numpy_iterator()] == list(range(50))

@@ -353,3 +353,44 @@ def test_fold_trainers_are_parallel_tasks_over_one_data_half(tmp_path):
         upstream = set(tasks[trainer]["dependentTasks"])
         assert upstream == {"ImageFolderExampleGen", "SchemaGen", "Transform"}
     assert [task for task in tasks if task.startswith("Transform")] == ["Transform"]
+
+
+def test_each_steps_pod_limits_come_from_the_configuration(job, tmp_path):
+    resources = {
+        name: executor["container"].get("resources") for name, executor in _executors(job).items()
+    }
+    defaults = load_config(None).kubeflow.resources
+    for step, values in defaults.items():
+        assert resources[f"{step}_executor"] == {
+            "cpuLimit": values["cpu"],
+            "memoryLimit": values["memory_gb"],
+        }
+    assert resources["StatisticsGen_executor"] is None  # not configured: the cluster's default
+    gpu = {"Trainer": {"cpu": 4, "memory_gb": 30, "accelerator": "NVIDIA_TESLA_T4"}}
+    config = load_config(None, **{"data.data_root": DATA, "kubeflow.resources": gpu})
+    trainer = _executors(_compile(config, tmp_path, "vertex"))["Trainer_executor"]["container"]
+    assert trainer["resources"] == {
+        "cpuLimit": 4.0,
+        "memoryLimit": 30.0,
+        "accelerator": {"type": "NVIDIA_TESLA_T4", "count": "1"},
+    }
+    folds = load_config(
+        None, **{"data.data_root": DATA, "data.folds": 2, "data.group_regex": "^(s[0-9])_"}
+    )
+    executors = _executors(_compile(folds, tmp_path, "kubeflow"))
+    for fold in ("Trainer_fold1", "Trainer_fold2"):  # each fold's copy of a step
+        assert executors[f"{fold}_executor"]["container"]["resources"]["cpuLimit"] == 8.0
+
+
+@pytest.mark.parametrize(
+    "resources, message",
+    [
+        ({"Trainr": {"cpu": 4}}, r"names step 'Trainr', which no signpipe pipeline has"),
+        ({"Trainer": {"gpus": 1}}, r"kubeflow\.resources\.Trainer: unknown key\(s\) \['gpus'\]"),
+        ({"Trainer": {"cpu": -1}}, r"kubeflow\.resources\.Trainer\.cpu must be a number >= 0"),
+    ],
+)
+def test_a_bad_resource_entry_is_named(resources, message, tmp_path):
+    config = load_config(None, **{"data.data_root": DATA, "kubeflow.resources": resources})
+    with pytest.raises(ConfigError, match=message):
+        _compile(config, tmp_path, "kubeflow")

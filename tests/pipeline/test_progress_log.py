@@ -42,3 +42,28 @@ def test_a_terminal_gets_a_status_line_rewritten_in_place_and_cleared(lines):
         "\r\x1b[K    ImageFolderExampleGen: 200 images read"
         "\r\x1b[K  ImageFolderExampleGen done in 3.0s\n"
     )
+
+
+@pytest.mark.parametrize("lines", [False], indirect=True)
+def test_a_long_loop_writes_done_of_total_rate_and_time_left_every_tenth_and_minute(lines):
+    _, out = lines
+    now = [0.0]
+    progress = progress_log.Progress(
+        "ImageFolderExampleGen", "files read", 1000, clock=lambda: now[0]
+    )
+    for _ in range(250):  # 250 files in 25 s: the 10% and 20% marks, nothing in between
+        now[0] += 0.1
+        progress.advance()
+    assert out.getvalue().splitlines() == [
+        "    ImageFolderExampleGen: 100/1,000 files read (10%), 10.0/s, 1 min 30 s left",
+        "    ImageFolderExampleGen: 200/1,000 files read (20%), 10.0/s, 1 min 20 s left",
+    ]
+    now[0] += 100.0  # a slow stretch: a line after a minute without one, before the 30% mark
+    progress.advance(prefix="slow: ")
+    assert out.getvalue().splitlines()[-1] == (
+        "    ImageFolderExampleGen: slow: 251/1,000 files read (25%), 2.0/s, 6 min 13 s left"
+    )
+    unknown = progress_log.Progress("Trainer", "batches", None, clock=lambda: now[0])
+    now[0] += 61.0
+    unknown.advance(32)
+    assert out.getvalue().splitlines()[-1] == "    Trainer: 32 batches, 0.5/s"
