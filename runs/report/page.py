@@ -38,12 +38,15 @@ def previous_blessed(runs: list[RunRecord], run: RunRecord) -> RunRecord | None:
     return None
 
 
-def write_report(config: PipelineConfig, run_id: str | None = None) -> str:
+def write_report(
+    config: PipelineConfig, run_id: str | None = None, runs: list[RunRecord] | None = None
+) -> str:
     """Write the report of a run (the newest by default); return its path.
 
-    A cross-validation run also gets its results as JSON beside the page.
+    A cross-validation run also gets its results as JSON beside the page. `runs`: the
+    history when the caller has already read it.
     """
-    runs = list_runs(config)
+    runs = list_runs(config) if runs is None else runs
     run = find_run(config, run_id, runs)
     contents = gather(run, previous_blessed(runs, run))
     html = render(contents, config)
