@@ -290,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="signpipe",
         description="TFX pipeline from folders of hand-sign images (one folder per class) "
-        "to a validated model. Runs locally under Apache Beam.",
+        "to validated data, a blessed model in a TF Serving model directory and TFLite "
+        "models for phones. Runs locally under Apache Beam, or compiled for Kubeflow.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -309,8 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
         "validate",
         help="ingest and validate a data folder only; prints where the report is",
         description="Run only the data half: ExampleGen, StatisticsGen, SchemaGen, "
-        "ExampleValidator and the data validation report. Exits 1 when the data has "
-        "anomalies (unless --allow-anomalies).",
+        "ExampleValidator, the drift check against the previous span (with {SPAN}), the "
+        "data validation report and DataGate. Exits 1 when the data has anomalies (unless "
+        "--allow-anomalies).",
     )
     validate.add_argument(
         "data_root", metavar="ROOT", help="<ROOT>/<label>/<image>; may contain {SPAN}"
@@ -326,7 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", default="demo_data", help="output folder (default: ./demo_data)")
     for field in dataclasses.fields(DemoDataConfig):
-        demo.add_argument(f"--{field.name.replace('_', '-')}", type=int, default=field.default)
+        demo.add_argument(
+            f"--{field.name.replace('_', '-')}",
+            type=int,
+            default=field.default,
+            help="default: %(default)s",
+        )
     demo.set_defaults(func=cmd_demo_data)
 
     schema = commands.add_parser(

@@ -143,9 +143,10 @@ def add_parsers(commands) -> None:
     runs = commands.add_parser(
         "runs",
         help="past runs from the metadata store: list, show RUN, compare A B",
-        description="Read the run history from ML Metadata. list: one line per run; show: "
-        "the steps, metrics and report path of one run; compare: metric and configuration "
-        "differences between two runs.",
+        description="Read the run history from ML Metadata. list: one line per run, its "
+        "status COMPLETE, FAILED, RUNNING or INTERRUPTED (its process died: no run holds "
+        "the home's run lock) and where it died; show: the steps, metrics and report path "
+        "of one run; compare: metric and configuration differences between two runs.",
     )
     runs.add_argument("action", choices=["list", "show", "compare"])
     runs.add_argument("runs", nargs="*", metavar="RUN", help="run ids or unique prefixes")
