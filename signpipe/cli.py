@@ -151,8 +151,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def _write_report(config, started: float):
-    """Write this run's HTML report, failed runs included, and return the run's record;
-    a run that never began has neither. The history is read once for both."""
+    """Write this run's report (failed runs too) and return its record; None if it never began."""
     from signpipe.runs.history import list_runs
     from signpipe.runs.report.page import write_report
 
@@ -328,12 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", default="demo_data", help="output folder (default: ./demo_data)")
     for field in dataclasses.fields(DemoDataConfig):
-        demo.add_argument(
-            f"--{field.name.replace('_', '-')}",
-            type=int,
-            default=field.default,
-            help="default: %(default)s",
-        )
+        demo.add_argument(f"--{field.name.replace('_', '-')}", type=int, default=field.default)
     demo.set_defaults(func=cmd_demo_data)
 
     schema = commands.add_parser(
