@@ -107,7 +107,7 @@ def cached_dataset(
     hand crop and landmark features with `hands`, the padded frame without) and cached."""
     import tensorflow as tf
 
-    from signpipe.inference.serving_client import IMAGE_INPUT, hand_request
+    from signpipe.inference.serving_client import hand_request
     from signpipe.models import features
     from signpipe.models.model import model_input_names
     from signpipe.models.preprocessing import decode_and_resize, hand_inputs
@@ -116,7 +116,7 @@ def cached_dataset(
     raw = {features.IMAGE_KEY: encoded}
     if hands is not None:
         request = hand_request(encoded, hands)
-        raw = {features.IMAGE_KEY: request.pop(IMAGE_INPUT).tolist(), **request}
+        raw = {features.IMAGE_KEY: request.pop(features.IMAGE_BYTES_INPUT).tolist(), **request}
     indices = tf.constant([labels.index(label) for label, _ in images], tf.int64)
     dataset = tf.data.Dataset.from_tensor_slices((raw, indices))
     if training:  # as the Trainer: one shuffle before the cache; `augmented` and

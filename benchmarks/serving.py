@@ -55,14 +55,12 @@ def main() -> None:
     from signpipe.components.tflite_exporter.measure import latency_summary
     from signpipe.inference.predict import saved_model_folder
     from signpipe.inference.serving_client import (
-        HANDS_SIGNATURE,
-        IMAGE_INPUT,
-        IMAGE_SIGNATURE,
         ServingClient,
         ServingOptions,
         find_hand,
         hand_request,
     )
+    from signpipe.models import features
     from signpipe.pipeline.configs import DataConfig
 
     folder = saved_model_folder(args.model_dir)
@@ -70,20 +68,20 @@ def main() -> None:
     files = every[:: max(1, len(every) // 32)][:32]  # spread over the classes
     images = [path.read_bytes() for path in files]
     signatures = tf.saved_model.load(folder).signatures
-    with_hands = HANDS_SIGNATURE in signatures
+    with_hands = features.HANDS_SIGNATURE in signatures
     analyzer = HandAnalyzer(DataConfig().hand_min_confidence)
     hands = [find_hand(analyzer, image) for image in images] if with_hands else None
-    serve = signatures[HANDS_SIGNATURE if with_hands else IMAGE_SIGNATURE]
+    serve = signatures[features.HANDS_SIGNATURE if with_hands else features.IMAGE_SIGNATURE]
 
     def in_process(batch: int) -> object:
         if not with_hands:
-            return serve(**{IMAGE_INPUT: tf.constant(images[:batch])})
+            return serve(**{features.IMAGE_BYTES_INPUT: tf.constant(images[:batch])})
         request = hand_request(images[:batch], hands[:batch])
         return serve(**{name: tf.constant(value) for name, value in request.items()})
 
     result = {
         "model": folder,
-        "signature": HANDS_SIGNATURE if with_hands else IMAGE_SIGNATURE,
+        "signature": features.HANDS_SIGNATURE if with_hands else features.IMAGE_SIGNATURE,
         "images": f"{len(images)} files from {args.data_root}",
         "mean_image_bytes": int(sum(map(len, images)) / len(images)),
         "runs": args.runs,

@@ -18,12 +18,8 @@ from signpipe.components.image_folder_example_gen.hand_analysis import (
 )
 from signpipe.errors import ConfigError
 from signpipe.inference.predict import Prediction
-from signpipe.inference.serving_client import (
-    DEFAULT_HAND_MIN_CONFIDENCE,
-    HANDS_SIGNATURE,
-    IMAGE_SIGNATURE,
-    find_hand,
-)
+from signpipe.inference.serving_client import DEFAULT_HAND_MIN_CONFIDENCE, find_hand
+from signpipe.models import features
 
 PANEL_INCHES = 3.2
 DISPLAY_SIZE = 224  # the crop shown for a model with no image input
@@ -56,7 +52,7 @@ class ExplainedModel:
         # The names alone, from saved_model.pb: loading the SavedModel costs seconds, and
         # its serving function is needed only for class names (classes()).
         signatures = loader_impl.parse_saved_model(folder).meta_graphs[0].signature_def
-        if IMAGE_SIGNATURE not in signatures:
+        if features.IMAGE_SIGNATURE not in signatures:
             raise ConfigError(f"the SavedModel in {folder} was not exported by signpipe's Trainer")
         self.folder = folder
         self.model = load_classifier(folder)
@@ -66,7 +62,7 @@ class ExplainedModel:
         if self.has_image_branch:
             self.size = int(self.model.get_layer(self._image_input).output.shape[1])
         # Trained on hand-analysed data: the image is the hand crop and the hand is looked for.
-        self.reads_hands = HANDS_SIGNATURE in signatures
+        self.reads_hands = features.HANDS_SIGNATURE in signatures
         self._confidence = hand_min_confidence
         self._analyzer = None
         self._classes: list[str] | None = None
@@ -87,7 +83,6 @@ class ExplainedModel:
         landmarks; hand_found), as the model was trained on them. `hands` as ExampleGen
         recorded them; found here when None."""
         from signpipe.inference.predict import transformed_inputs
-        from signpipe.models import features
 
         if hands is None or not self.reads_hands:
             hands = self.hands(encoded)
@@ -131,7 +126,7 @@ class ExplainedModel:
         import tensorflow as tf
 
         if self._classes is None:
-            serve = tf.saved_model.load(self.folder).signatures[IMAGE_SIGNATURE]
+            serve = tf.saved_model.load(self.folder).signatures[features.IMAGE_SIGNATURE]
             outputs = serve(image_bytes=tf.constant([encoded]))
             self._classes = [label.decode() for label in outputs["classes"].numpy()[0]]
         return self._classes

@@ -22,15 +22,13 @@ from signpipe.components.image_folder_example_gen.hand_analysis import (
 from signpipe.errors import ConfigError
 from signpipe.inference.serving_client import (
     DEFAULT_HAND_MIN_CONFIDENCE,
-    HANDS_SIGNATURE,
-    IMAGE_INPUT,
-    IMAGE_SIGNATURE,
     InputRejected,
     ServingClient,
     ServingOptions,
     find_hand,
     hand_request,
 )
+from signpipe.models import features
 
 LABELS_FILE = "labels.txt"
 
@@ -148,10 +146,8 @@ def transformed_inputs(
     own code from image bytes and their hands."""
     import tensorflow as tf
 
-    from signpipe.models import features
-
     request = hand_request(list(encoded), list(hands))
-    raw = {features.IMAGE_KEY: request.pop(IMAGE_INPUT), **request}
+    raw = {features.IMAGE_KEY: request.pop(features.IMAGE_BYTES_INPUT), **request}
     made = _hand_inputs_graph()({key: tf.constant(value) for key, value in raw.items()}, size)
     return {key: value.numpy() for key, value in made.items()}
 
@@ -267,24 +263,24 @@ def predict_saved_model(
 
     folder = saved_model_folder(model_dir)
     signatures = tf.saved_model.load(folder).signatures
-    if HANDS_SIGNATURE in signatures:
-        name = HANDS_SIGNATURE
-    elif IMAGE_SIGNATURE in signatures:
-        name = IMAGE_SIGNATURE
+    if features.HANDS_SIGNATURE in signatures:
+        name = features.HANDS_SIGNATURE
+    elif features.IMAGE_SIGNATURE in signatures:
+        name = features.IMAGE_SIGNATURE
     else:
         raise ConfigError(
-            f"the SavedModel in {folder} has neither '{HANDS_SIGNATURE}' nor "
-            f"'{IMAGE_SIGNATURE}' (it has {sorted(signatures)}): it was not exported by "
+            f"the SavedModel in {folder} has neither '{features.HANDS_SIGNATURE}' nor "
+            f"'{features.IMAGE_SIGNATURE}' (it has {sorted(signatures)}): it was not exported by "
             "signpipe's Trainer"
         )
     serve = signatures[name]
 
     def predict_batch(batch: list[ImageInput]) -> list[tuple[str, int, float]]:
         encoded = [image.encoded for image in batch]
-        if name == HANDS_SIGNATURE:
+        if name == features.HANDS_SIGNATURE:
             inputs = hand_request(encoded, [image.hand for image in batch])
         else:
-            inputs = {IMAGE_INPUT: np.array(encoded, dtype=object)}
+            inputs = {features.IMAGE_BYTES_INPUT: np.array(encoded, dtype=object)}
         try:
             outputs = serve(**{key: tf.constant(value) for key, value in inputs.items()})
         except tf.errors.InvalidArgumentError as err:
@@ -298,7 +294,7 @@ def predict_saved_model(
             )
         )
 
-    hands = HandAnalyzer(hand_min_confidence) if name == HANDS_SIGNATURE else None
+    hands = HandAnalyzer(hand_min_confidence) if name == features.HANDS_SIGNATURE else None
     try:
         return classify_files(images, predict_batch, batch_size, hands)
     finally:

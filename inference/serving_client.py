@@ -25,15 +25,6 @@ from signpipe.errors import ServingError
 from signpipe.models import features
 from signpipe.pipeline.configs import DataConfig
 
-IMAGE_SIGNATURE = features.IMAGE_SIGNATURE
-HANDS_SIGNATURE = features.HANDS_SIGNATURE
-IMAGE_INPUT = features.IMAGE_BYTES_INPUT
-HAND_INPUTS = (
-    IMAGE_INPUT,
-    features.HAND_FOUND_KEY,
-    features.HAND_LANDMARKS_KEY,
-    features.HANDEDNESS_KEY,
-)
 HAND_FOUND = "hand_found"  # added to each output row: True, False, or None without serving_hands
 DEFAULT_HAND_MIN_CONFIDENCE = DataConfig.hand_min_confidence  # MediaPipe, as at ingestion
 _T = TypeVar("_T")
@@ -78,11 +69,11 @@ def find_hand(analyzer: HandAnalyzer, encoded: bytes) -> HandFacts:
 
 
 def hand_request(images: Sequence[bytes], hands: Sequence[HandFacts]) -> dict[str, np.ndarray]:
-    """The serving_hands inputs, one array per input name (HAND_INPUTS)."""
+    """The serving_hands inputs, one array per input name: the image bytes and the hand features."""
     if len(images) != len(hands):
         raise ValueError(f"{len(images)} images but {len(hands)} hand analyses")
     return {
-        IMAGE_INPUT: np.array(list(images), dtype=object),
+        features.IMAGE_BYTES_INPUT: np.array(list(images), dtype=object),
         features.HAND_FOUND_KEY: np.array([int(h.found) for h in hands], np.int64),
         features.HAND_LANDMARKS_KEY: np.array([h.landmarks for h in hands], np.float32).reshape(
             -1, features.LANDMARK_VALUES
@@ -117,14 +108,15 @@ class ServingClient:
         """serving_hands when the served model has it, else serving_images (asked once)."""
         if self._signature is None:
             served = self._with_retries(self._signatures)
-            if HANDS_SIGNATURE in served:
-                self._signature = HANDS_SIGNATURE
-            elif IMAGE_SIGNATURE in served:
-                self._signature = IMAGE_SIGNATURE
+            if features.HANDS_SIGNATURE in served:
+                self._signature = features.HANDS_SIGNATURE
+            elif features.IMAGE_SIGNATURE in served:
+                self._signature = features.IMAGE_SIGNATURE
             else:
                 raise ServingError(
                     f"model {self.model} on {self.options.address} has neither "
-                    f"'{HANDS_SIGNATURE}' nor '{IMAGE_SIGNATURE}' (it has {sorted(served)}): "
+                    f"'{features.HANDS_SIGNATURE}' nor '{features.IMAGE_SIGNATURE}' "
+                    f"(it has {sorted(served)}): "
                     "serve a model exported by signpipe's Trainer"
                 )
         return self._signature
@@ -132,7 +124,7 @@ class ServingClient:
     @property
     def hand_analyzer(self) -> HandAnalyzer | None:
         """MediaPipe Hands for a model with serving_hands; None for one without it."""
-        if self._hands is None and self.signature == HANDS_SIGNATURE:
+        if self._hands is None and self.signature == features.HANDS_SIGNATURE:
             self._hands = HandAnalyzer(self.options.hand_min_confidence)
         return self._hands
 
@@ -219,10 +211,10 @@ class ServingClient:
             request = predict_pb2.PredictRequest()
             model_spec(request.model_spec)
             if hands is None:
-                request.model_spec.signature_name = IMAGE_SIGNATURE
-                inputs = {IMAGE_INPUT: np.array(list(batch), dtype=object)}
+                request.model_spec.signature_name = features.IMAGE_SIGNATURE
+                inputs = {features.IMAGE_BYTES_INPUT: np.array(list(batch), dtype=object)}
             else:
-                request.model_spec.signature_name = HANDS_SIGNATURE
+                request.model_spec.signature_name = features.HANDS_SIGNATURE
                 inputs = hand_request(batch, hands)
             for name, values in inputs.items():
                 request.inputs[name].CopyFrom(tf.make_tensor_proto(values))
@@ -271,11 +263,14 @@ class ServingClient:
     ) -> list[dict[str, Any]]:
         if hands is None:
             body = {
-                "signature_name": IMAGE_SIGNATURE,
+                "signature_name": features.IMAGE_SIGNATURE,
                 "instances": [{"b64": base64.b64encode(image).decode()} for image in batch],
             }
         else:
-            body = {"signature_name": HANDS_SIGNATURE, "instances": rest_instances(batch, hands)}
+            body = {
+                "signature_name": features.HANDS_SIGNATURE,
+                "instances": rest_instances(batch, hands),
+            }
         payload = self._http(self._url(":predict"), json.dumps(body).encode())
         predictions = payload.get("predictions")
         if not isinstance(predictions, list) or len(predictions) != len(batch):
@@ -334,7 +329,7 @@ def rest_instances(images: Sequence[bytes], hands: Sequence[HandFacts]) -> list[
     """serving_hands inputs in TF Serving's REST row format: one object per image."""
     return [
         {
-            IMAGE_INPUT: {"b64": base64.b64encode(image).decode()},
+            features.IMAGE_BYTES_INPUT: {"b64": base64.b64encode(image).decode()},
             features.HAND_FOUND_KEY: int(hand.found),
             features.HAND_LANDMARKS_KEY: [float(v) for v in hand.landmarks],
             features.HANDEDNESS_KEY: hand.handedness,

@@ -103,7 +103,7 @@ class TrainingConfig:
     # spanish_alphabet_2signers, where the crop branch learns the person; 2/3 did best there.
     landmark_share: float = 0.67
     # Targets 0.9 on the true class (+0.1 spread over all): on held-out signers +1.2 / +5.6
-    # points on spanish_alphabet_2signers, +0.5-2.2 on asl_massey's eval person and no change
+    # points on spanish_alphabet_2signers, +0.8-2.2 on asl_massey's eval person and no change
     # for its test people, with every int8 file still blessed (docs/benchmarks.md).
     label_smoothing: float = 0.1
     # Share of training hands whose landmarks are turned half round the vertical axis (palm

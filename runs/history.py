@@ -12,12 +12,15 @@ from ml_metadata.proto import metadata_store_pb2
 from signpipe.components.artifacts import TFLiteModels
 from signpipe.components.evaluation import evaluation_metrics
 from signpipe.errors import ConfigError
+from signpipe.pipeline import run_lock
 from signpipe.pipeline.configs import PipelineConfig
 from signpipe.runs.store import StepRecord, open_store, outputs_by_execution, step_record
 
 REPORTS_FOLDER = "reports"
 _DONE = {"COMPLETE", "CACHED"}
+_ENDED = _DONE | {"FAILED", "CANCELED"}
 _STATE_MARKS = {"COMPLETE": "+", "CACHED": "=", "FAILED": "X", "RUNNING": ">", "CANCELED": "-"}
+INTERRUPTED = "INTERRUPTED"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,14 +31,25 @@ class RunRecord:
     started: datetime.datetime
     seconds: float
     steps: list[StepRecord]
+    in_progress: bool = False  # a process holds the home's run lock for this run
 
     @property
     def status(self) -> str:
-        """FAILED if a step failed, RUNNING if one has not ended, else COMPLETE."""
+        """FAILED if a step failed; RUNNING while the run's process holds the home's run
+        lock; then COMPLETE if every step ended, INTERRUPTED if its process died first."""
         states = {step.state for step in self.steps}
         if "FAILED" in states:
             return "FAILED"
-        return "COMPLETE" if states <= _DONE else "RUNNING"
+        if self.in_progress:
+            return "RUNNING"
+        return "COMPLETE" if states <= _DONE else INTERRUPTED
+
+    @property
+    def died_in(self) -> list[str]:
+        """The steps that were running when the run's process died; [] unless INTERRUPTED."""
+        if self.status != INTERRUPTED:
+            return []
+        return [step.component for step in self.steps if step.state not in _ENDED]
 
     def step(self, component: str) -> StepRecord | None:
         """The step of that component, if it ran in this run."""
@@ -97,8 +111,12 @@ class RunRecord:
             return json.load(handle)
 
     def marks(self) -> str:
-        """One character per step in order: + done, = cached, X failed, > running."""
-        return "".join(_STATE_MARKS.get(step.state, "?") for step in self.steps)
+        """One character per step in order: + done, = cached, X failed, > running, ! died."""
+        died = self.died_in
+        return "".join(
+            "!" if step.component in died else _STATE_MARKS.get(step.state, "?")
+            for step in self.steps
+        )
 
 
 def report_path(config: PipelineConfig, run_id: str) -> str:
@@ -112,13 +130,16 @@ def list_runs(config: PipelineConfig) -> list[RunRecord]:
     """Every run of this pipeline in the store, newest first."""
     if not os.path.exists(config.metadata_path):
         return []
+    live_since = _live_since(config.home)  # before the store: a run ending meanwhile is RUNNING
     store = open_store(config, read_only=True)
     nodes = {
         context.id: context.name.removeprefix(f"{config.pipeline_name}.")
         for context in store.get_contexts_by_type("node")
         if context.name.startswith(f"{config.pipeline_name}.")
     }
-    records = [_record(store, run, nodes) for run in store.get_contexts_by_type("pipeline_run")]
+    records = [
+        _record(store, run, nodes, live_since) for run in store.get_contexts_by_type("pipeline_run")
+    ]
     return sorted((r for r in records if r.steps), key=lambda r: r.started, reverse=True)
 
 
@@ -142,8 +163,26 @@ def find_run(
     return matches[0]
 
 
-def _record(store, context: metadata_store_pb2.Context, nodes: dict[int, str]) -> RunRecord:
-    """The run of one pipeline_run context, with the steps of this pipeline's nodes."""
+def _live_since(home: str) -> datetime.datetime | None:
+    """When the run holding the home's run lock took it; None when no run holds it."""
+    held = run_lock.holder(home)
+    if held is None:
+        return None
+    if not held["started"]:  # taken a moment ago: any unended run may be the holder's
+        return datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
+    return datetime.datetime.fromisoformat(held["started"])
+
+
+def _record(
+    store,
+    context: metadata_store_pb2.Context,
+    nodes: dict[int, str],
+    live_since: datetime.datetime | None,
+) -> RunRecord:
+    """The run of one pipeline_run context, with the steps of this pipeline's nodes.
+
+    A run is in progress when the home's lock is held by a run that took it before it began.
+    """
     components = {}
     executions = []
     for execution in sorted(store.get_executions_by_context(context.id), key=lambda e: e.id):
@@ -158,11 +197,13 @@ def _record(store, context: metadata_store_pb2.Context, nodes: dict[int, str]) -
     ]
     start = min((e.create_time_since_epoch for e in executions), default=0)
     end = max((e.last_update_time_since_epoch for e in executions), default=0)
+    started = datetime.datetime.fromtimestamp(start / 1000.0, tz=datetime.timezone.utc)
     return RunRecord(
         run_id=context.name,
-        started=datetime.datetime.fromtimestamp(start / 1000.0, tz=datetime.timezone.utc),
+        started=started,
         seconds=(end - start) / 1000.0,
         steps=steps,
+        in_progress=live_since is not None and started >= live_since,
     )
 
 

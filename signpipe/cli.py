@@ -121,46 +121,48 @@ def _run_pipeline(config, data_only: bool, state: _RunState, verbose: bool) -> N
             state.current = steps.current
 
 
-def _print_summary(config, data_only: bool) -> None:
+def _print_summary(config, run, data_only: bool) -> None:
+    """The run's data and model summaries, both from the one run record."""
     from signpipe.runs.summaries import data_summary, model_summary
 
-    print(data_summary(config).describe())
+    print(data_summary(config, run).describe())
     if data_only:
         return
     if config.data.folds:
         from signpipe.runs.fold_results import fold_results, json_path
-        from signpipe.runs.history import list_runs
 
-        run = list_runs(config)[0]
         print(fold_results(run).describe())
         print(f"Cross-validation results: {json_path(config, run.run_id)}")
         return
-    print(model_summary(config).describe())
+    print(model_summary(config, run).describe())
 
 
 def cmd_run(args: argparse.Namespace) -> None:
     """signpipe run / signpipe validate ROOT."""
+    from signpipe.runs.history import find_run
+
     config = config_from_args(args, args.data_root)
     started = time.time()
     try:
         _run_pipeline(config, args.data_only, args.state, args.verbose)
     finally:
-        _write_report(config, started)
-    _print_summary(config, args.data_only)
+        run = _write_report(config, started)
+    _print_summary(config, run or find_run(config), args.data_only)
 
 
-def _write_report(config, started: float) -> None:
-    """Write this run's HTML report, failed runs included; a run that never began has none."""
+def _write_report(config, started: float):
+    """Write this run's report (failed runs too) and return its record; None if it never began."""
     from signpipe.runs.history import list_runs
     from signpipe.runs.report.page import write_report
 
     runs = list_runs(config)
     if not runs or runs[0].started.timestamp() < started - 1:
-        return
+        return None
     try:
-        print(f"Run report: {write_report(config, runs[0].run_id)}")
+        print(f"Run report: {write_report(config, runs[0].run_id, runs)}")
     except Exception as err:  # the run's own outcome matters more than its report
         print(f"signpipe: warning: the run report could not be written: {err}", file=sys.stderr)
+    return runs[0]
 
 
 def cmd_demo_data(args: argparse.Namespace) -> None:
@@ -287,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="signpipe",
         description="TFX pipeline from folders of hand-sign images (one folder per class) "
-        "to a validated model. Runs locally under Apache Beam.",
+        "to validated data, a blessed model in a TF Serving model directory and TFLite "
+        "models for phones. Runs locally under Apache Beam, or compiled for Kubeflow.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -306,8 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
         "validate",
         help="ingest and validate a data folder only; prints where the report is",
         description="Run only the data half: ExampleGen, StatisticsGen, SchemaGen, "
-        "ExampleValidator and the data validation report. Exits 1 when the data has "
-        "anomalies (unless --allow-anomalies).",
+        "ExampleValidator, the drift check against the previous span (with {SPAN}), the "
+        "data validation report and DataGate. Exits 1 when the data has anomalies (unless "
+        "--allow-anomalies).",
     )
     validate.add_argument(
         "data_root", metavar="ROOT", help="<ROOT>/<label>/<image>; may contain {SPAN}"

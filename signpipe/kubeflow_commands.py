@@ -64,8 +64,9 @@ def add_parsers(commands) -> None:
         "--target",
         choices=TARGETS,
         default=TARGETS[0],
-        help="kubeflow: open-source KFP (no baseline model, ingestion never cached); "
-        "vertex: Vertex AI Pipelines (compares with the latest blessed model)",
+        help="kubeflow: open-source KFP (the LatestBlessedModel step finds the baseline; "
+        "it and ingestion are never cached); vertex: Vertex AI Pipelines (TFX's "
+        "latest-blessed-model resolver finds it). Both compare with the latest blessed model",
     )
     compile_.add_argument("--image", required=True, help="the signpipe image (see Dockerfile)")
     compile_.add_argument(

@@ -32,15 +32,15 @@ def cmd_runs(args: argparse.Namespace) -> None:
             print(f"No runs in {config.metadata_path}")
             return
         print(
-            f"{'run id':<27} {'started (UTC)':<19} {'time':>6}  {'status':<8} "
-            f"{'test':>6}  blessed  pushed     steps (+ ran, = cached, X failed)"
+            f"{'run id':<27} {'started (UTC)':<19} {'time':>6}  {'status':<11} "
+            f"{'test':>6}  blessed  pushed     steps (+ ran, = cached, X failed, ! died)"
         )
         for run in runs:
             pushed = run.pushed[0] if run.pushed else "-"
             print(
                 f"{run.run_id:<27} {run.started:%Y-%m-%d %H:%M:%S} {run.seconds:>5.0f}s  "
-                f"{run.status:<8} {_test_accuracy(run):>6}  "
-                f"{_blessed(run.blessed):<7}  {pushed:<10} {run.marks()}"
+                f"{run.status:<11} {_test_accuracy(run):>6}  "
+                f"{_blessed(run.blessed):<7}  {pushed:<10} {run.marks()}{_died_in(run)}"
             )
         return
     if args.action == "show":
@@ -49,6 +49,11 @@ def cmd_runs(args: argparse.Namespace) -> None:
     runs = run_history.list_runs(config)
     first, second = (run_history.find_run(config, run_id, runs) for run_id in _one(args, 2))
     _compare(first, second)
+
+
+def _died_in(run) -> str:
+    """`  died in STEP` for an interrupted run, else nothing."""
+    return f"  died in {', '.join(run.died_in)}" if run.died_in else ""
 
 
 def _test_accuracy(run) -> str:
@@ -76,8 +81,14 @@ def _show(config, run) -> None:
         f"run {run.run_id}: {run.status}, started {run.started:%Y-%m-%d %H:%M:%S} UTC, "
         f"{run.seconds:.0f} s"
     )
+    if run.died_in:
+        print(
+            f"its process died during {', '.join(run.died_in)} (no run holds the home's run "
+            "lock): run again, finished steps are reused from the cache"
+        )
     for step in run.steps:
-        print(f"  {step.component:<28} {step.state:<9} {step.seconds:>7.1f} s")
+        state = "DIED" if step.component in run.died_in else step.state
+        print(f"  {step.component:<28} {state:<9} {step.seconds:>7.1f} s")
     from signpipe.runs.fold_results import fold_results, json_path
 
     folds = fold_results(run)
@@ -132,9 +143,10 @@ def add_parsers(commands) -> None:
     runs = commands.add_parser(
         "runs",
         help="past runs from the metadata store: list, show RUN, compare A B",
-        description="Read the run history from ML Metadata. list: one line per run; show: "
-        "the steps, metrics and report path of one run; compare: metric and configuration "
-        "differences between two runs.",
+        description="Read the run history from ML Metadata. list: one line per run, its "
+        "status COMPLETE, FAILED, RUNNING or INTERRUPTED (its process died: no run holds "
+        "the home's run lock) and where it died; show: the steps, metrics and report path "
+        "of one run; compare: metric and configuration differences between two runs.",
     )
     runs.add_argument("action", choices=["list", "show", "compare"])
     runs.add_argument("runs", nargs="*", metavar="RUN", help="run ids or unique prefixes")

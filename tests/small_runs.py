@@ -41,7 +41,9 @@ def stored_artifact(config: PipelineConfig, artifact_class: type, component: str
     )
 
 
+SIGNPIPE = os.path.join(os.path.dirname(sys.executable), "signpipe")  # the installed command
+
+
 def run_signpipe(*args: str, cwd) -> subprocess.CompletedProcess:
     """The installed `signpipe` command, run in `cwd`, its output captured."""
-    command = [os.path.join(os.path.dirname(sys.executable), "signpipe"), *args]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run([SIGNPIPE, *args], cwd=cwd, capture_output=True, text=True, timeout=600)

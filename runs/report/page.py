@@ -38,12 +38,15 @@ def previous_blessed(runs: list[RunRecord], run: RunRecord) -> RunRecord | None:
     return None
 
 
-def write_report(config: PipelineConfig, run_id: str | None = None) -> str:
+def write_report(
+    config: PipelineConfig, run_id: str | None = None, runs: list[RunRecord] | None = None
+) -> str:
     """Write the report of a run (the newest by default); return its path.
 
-    A cross-validation run also gets its results as JSON beside the page.
+    A cross-validation run also gets its results as JSON beside the page. `runs`: the
+    history when the caller has already read it.
     """
-    runs = list_runs(config)
+    runs = list_runs(config) if runs is None else runs
     run = find_run(config, run_id, runs)
     contents = gather(run, previous_blessed(runs, run))
     html = render(contents, config)
@@ -109,6 +112,8 @@ pre{white-space:pre-wrap;font-size:12px;background:#f7f7f7;padding:6px}
 
 <section class="part" id="outcome"><h2>Outcome</h2>{% set o = c.outcome %}
 {% if o.failed %}<p class="verdict bad">Failed at {{ o.failed|join(", ") }}</p>
+{% elif run.died_in %}<p class="verdict bad">Interrupted: its process died during
+ {{ run.died_in|join(", ") }} and no run holds the home's run lock</p>
 {% elif o.blessed %}<p class="verdict ok">Blessed{% if o.pushed %}, pushed as version
  {{ o.pushed[0] }}{% if o.push_cached %} (reused from the cache: nothing new pushed){% endif
  %}{% endif %}</p>
@@ -203,7 +208,8 @@ more influence on the answer).</p>
 {% endif %}</section>
 
 <section class="part" id="steps"><h2>Steps</h2><table><tr><th>Step</th><th>State</th>
-<th>Seconds</th></tr>{% for s in run.steps %}<tr><td>{{ s.component }}</td><td>{{ s.state }}</td>
+<th>Seconds</th></tr>{% for s in run.steps %}<tr><td>{{ s.component }}</td>
+<td>{{ "DIED" if s.component in run.died_in else s.state }}</td>
 <td class="n">{{ "%.1f"|format(s.seconds) }}</td></tr>{% endfor %}</table></section>
 </body></html>
 """

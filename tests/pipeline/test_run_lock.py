@@ -1,5 +1,6 @@
 """Two runs of one pipeline home never overlap; the second names the first and exits."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -7,7 +8,7 @@ import textwrap
 import pytest
 
 from signpipe.errors import RunInProgressError
-from signpipe.pipeline.run_lock import run_lock
+from signpipe.pipeline.run_lock import holder, run_lock
 
 
 def _hold_in_another_process(home, seconds: float) -> subprocess.Popen:
@@ -50,3 +51,16 @@ def test_other_homes_run_side_by_side(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_holder_names_the_live_holder_and_none_once_it_died(tmp_path):
+    assert holder(str(tmp_path)) is None  # no lock file yet
+    process = _hold_in_another_process(tmp_path, 30)
+    try:
+        assert holder(str(tmp_path))["pid"] == process.pid
+    finally:
+        process.kill()
+        process.wait()
+    assert holder(str(tmp_path)) is None  # the file remains, the lock went with the process
+    with run_lock(str(tmp_path)):  # the probe took nothing away from the next run
+        assert holder(str(tmp_path))["pid"] == os.getpid()
