@@ -2,7 +2,7 @@
 VENV ?= .venv
 export SIGNPIPE_VENV := $(VENV)
 
-.PHONY: bootstrap demo test lint bench bench-folds bench-inputs bench-backbones lock
+.PHONY: bootstrap demo test lint bench bench-folds bench-inputs bench-backbones bench-scale lock
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -34,6 +34,9 @@ bench-inputs: bootstrap  ## the hand crop, the landmarks and both, on held-out s
 
 bench-backbones: bootstrap  ## pretrained Lite0 vs random Lite0 vs random B0, split by signer
 	$(VENV)/bin/python benchmarks/backbones.py --out benchmarks/results/backbones_by_signer.json
+
+bench-scale: bootstrap  ## every step's time and peak memory at 2,000, 10,000 and 50,000 generated images
+	$(VENV)/bin/python benchmarks/scale.py --images 2000 10000 50000 --out benchmarks/results/scale.json
 
 lock:  ## recompile requirements/lock.txt from requirements/requirements.in
 	$(VENV)/bin/uv pip compile --python $(VENV)/bin/python requirements/requirements.in -o requirements/lock.txt
