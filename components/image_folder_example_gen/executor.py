@@ -29,6 +29,7 @@ from signpipe.components.image_folder_example_gen.read_images import (
     QUARANTINE,
     Image,
     ReadImages,
+    with_bytes_again,
 )
 from signpipe.pipeline import progress_log
 
@@ -223,6 +224,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     | f"Only[{split}]" >> beam.Filter(lambda kv, name=split: kv[0] == name)
                     | f"Images[{split}]" >> beam.Values()
                     | f"InPathHashOrder[{split}]" >> _InPathHashOrder()  # pylint: disable=no-value-for-parameter
+                    | f"ReadAgain[{split}]" >> beam.Map(with_bytes_again)
                     | f"ToExample[{split}]"
                     >> beam.Map(lambda image: image_example(image, with_group, with_hand))
                     | f"WriteSplit[{split}]"

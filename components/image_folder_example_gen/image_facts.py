@@ -30,7 +30,9 @@ _LAPLACIAN_SIDE = 256  # sharpness is measured on a fixed-size grey copy so size
 class ImageFacts:
     """What ExampleGen records about one usable image."""
 
-    encoded: bytes  # bytes TensorFlow's decode_image can read (see _tf_decodable)
+    # Bytes TensorFlow's decode_image can read (see _tf_decodable); ingestion empties them
+    # while it carries the facts through its stages (read_images.Image).
+    encoded: bytes
     image_format: str  # the file's own format, lower case: jpeg, png, bmp, webp
     height: int
     width: int

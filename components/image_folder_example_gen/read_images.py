@@ -1,6 +1,7 @@
 """The Beam step that reads, checks and hand-analyses image files, a thread per core."""
 
 import dataclasses
+import hashlib
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from signpipe.components.image_folder_example_gen import (
     image_facts,
     split_assignment,
 )
+from signpipe.errors import DataRootError
 from signpipe.pipeline import progress_log
 
 QUARANTINE = "quarantine"
@@ -22,12 +24,35 @@ _METRICS_NAMESPACE = "image_folder_example_gen"
 
 @dataclasses.dataclass(frozen=True)
 class Image:
-    """One usable image on its way through the pipeline."""
+    """One usable image on its way through the pipeline.
+
+    Between ReadImages and `with_bytes_again` its facts hold no bytes (`encoded` is empty):
+    the in-process DirectRunner keeps every stage's elements in memory, and the bytes are
+    most of an image's weight there.
+    """
 
     path: str
     label: str
     group: str
     facts: image_facts.ImageFacts
+
+
+def _read_file(path: str) -> bytes:
+    with FileSystems.open(path, compression_type="uncompressed") as handle:
+        return handle.read()
+
+
+def with_bytes_again(image: Image) -> Image:
+    """The image with its TF-decodable bytes read from its file again, for its tf.Example;
+    DataRootError when the file changed since it was read and measured."""
+    content = _read_file(image.path)
+    if hashlib.sha256(content).hexdigest() != image.facts.content_hash:
+        raise DataRootError(
+            f"{image.path} changed while it was being ingested: run the pipeline again once "
+            "nothing writes to the data root"
+        )
+    facts = dataclasses.replace(image.facts, encoded=image_facts.decodable_bytes(content))
+    return dataclasses.replace(image, facts=facts)
 
 
 class ReadImages(beam.DoFn):
@@ -90,11 +115,10 @@ class ReadImages(beam.DoFn):
         try:
             group = split_assignment.group_key(relative, self._regex, self._group_folder_level)
             image_facts.check_extension(path)
-            with FileSystems.open(path, compression_type="uncompressed") as handle:
-                content = handle.read()
-            facts = image_facts.read_image_facts(path, content, self._hands())
+            facts = image_facts.read_image_facts(path, _read_file(path), self._hands())
         except IsADirectoryError:
             return None, "a folder where images were expected: set group_folder_level to read it"
         except (ValueError, OSError) as err:
             return None, str(err) if isinstance(err, ValueError) else f"unreadable: {err}"
+        facts = dataclasses.replace(facts, encoded=b"")  # read again when written
         return Image(path, folder_layout.label_of(relative), group, facts), ""

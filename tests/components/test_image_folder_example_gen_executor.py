@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import shutil
+from pathlib import Path
 
 import signpipe  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
@@ -22,7 +23,7 @@ from signpipe.components.image_folder_example_gen.duplicates import keep_one_cop
 from signpipe.components.image_folder_example_gen.hand_analysis import NO_HAND, HandFacts
 from signpipe.components.image_folder_example_gen.image_example import image_example
 from signpipe.components.image_folder_example_gen.image_facts import read_image_facts
-from signpipe.components.image_folder_example_gen.read_images import Image
+from signpipe.components.image_folder_example_gen.read_images import Image, with_bytes_again
 from signpipe.components.image_folder_example_gen.split_plan import SplitPlan, SplitRules
 from signpipe.data.synthetic_hands import SyntheticDataSpec, generate_dataset
 from signpipe.errors import DataRootError
@@ -195,12 +196,26 @@ def test_records_are_written_in_path_hash_order_not_one_class_after_another(tmp_
     spec = SyntheticDataSpec(letters=letters, images_per_class=20, image_size=64)
     generate_dataset(tmp_path / "hands", spec)
     examples = _ingest(tmp_path / "hands", tmp_path / "examples")
-    for split, rows in _read(examples).items():
-        labels = [row["label"][0].decode() for row in rows]
-        # The first fifth of a split already holds most classes (in folder order: one or two).
-        assert len(set(labels[: len(labels) // 5])) >= 4, (split, labels)
+    labels = [row["label"][0].decode() for row in _read(examples)["train"]]
+    # The first fifth of the split already holds most classes (in folder order: one or two).
+    assert len(set(labels[: len(labels) // 5])) >= 4, labels
     again = _ingest(tmp_path / "hands", tmp_path / "again")
     assert _read(again) == _read(examples)  # the same order on every run
+    for row in _read(examples)["train"]:  # the bytes, read again when written, are the file's
+        path = row[features.SOURCE_PATH_KEY][0].decode()
+        assert row[features.IMAGE_KEY][0] == Path(path).read_bytes()
+
+
+def test_a_file_changed_while_ingested_is_named_and_an_unchanged_one_gets_its_bytes(tmp_path):
+    path = tmp_path / "A" / "one.png"
+    path.parent.mkdir()
+    path.write_bytes(encode_image("PNG", seed=1))
+    facts = dataclasses.replace(read_image_facts(str(path), path.read_bytes()), encoded=b"")
+    image = Image(str(path), "A", "", facts)
+    assert with_bytes_again(image).facts.encoded == path.read_bytes()
+    path.write_bytes(encode_image("PNG", seed=2))
+    with pytest.raises(DataRootError, match=r"one\.png changed while it was being ingested"):
+        with_bytes_again(image)
 
 
 def _image(path: str, label: str, content: bytes, group: str = "") -> Image:
