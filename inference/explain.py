@@ -160,13 +160,13 @@ class ExplainedModel:
                 votes=votes[row],
                 ig=None if ig is None else ig[row],
                 cam=None if cam is None else cam[row],
-                joints=self._joints(hands[row], sizes[row]),
+                hand_points=self._hand_points(hands[row], sizes[row]),
                 hand=attributions[row],
             )
             for row in range(len(encoded))
         ]
 
-    def _joints(self, hand: HandFacts, size: tuple[int, int]) -> np.ndarray | None:
+    def _hand_points(self, hand: HandFacts, size: tuple[int, int]) -> np.ndarray | None:
         """The hand's 21 landmarks [21, 2] in the pixels of its crop; None without a hand or
         a landmark branch."""
         from signpipe.models.preprocessing import hand_box

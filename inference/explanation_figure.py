@@ -21,8 +21,9 @@ class ImageExplanation:
     votes: Votes
     ig: np.ndarray | None = None  # [S, S] in [0, 1]; None without an image branch
     cam: np.ndarray | None = None
-    joints: np.ndarray | None = None  # [21, 2] x, y in the image's pixels; None: no hand
-    hand: HandAttribution | None = None  # None: no hand, or no landmark branch to explain
+    # The landmarks [21, 2], x and y in the image's pixels; None: no hand or landmark branch.
+    hand_points: np.ndarray | None = None
+    hand: HandAttribution | None = None  # None also when the model carries no mean hand
 
     def top_joints(self) -> str:
         """`index tip +0.214, thumb tip +0.102, ring PIP -0.041`, or "" without attributions."""
@@ -47,12 +48,12 @@ def draw_hand(axis, explained: ImageExplanation) -> None:
 
     axis.axis("off")
     axis.imshow(explained.image.mean(axis=-1), cmap="gray", vmin=0, vmax=255)
-    x, y = explained.joints[:, 0], explained.joints[:, 1]
+    x, y = explained.hand_points[:, 0], explained.hand_points[:, 1]
     for start, end in sorted(HAND_CONNECTIONS):
         axis.plot(x[[start, end]], y[[start, end]], color="white", linewidth=1, alpha=0.8)
     if explained.hand is None:
         axis.scatter(x, y, s=12, color="yellow", zorder=3)
-        axis.set_title("landmarks (no training mean hand:\nnot attributed)", fontsize=9)
+        axis.set_title("joints (not attributed)", fontsize=9)
         return
     weights = explained.hand.joints
     peak = max(float(np.abs(weights).max()), 1e-12)
@@ -66,7 +67,7 @@ def draw_hand(axis, explained: ImageExplanation) -> None:
             fontsize=7,
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.8},
         )
-    axis.set_title(f"joints: red for {explained.votes.label}, blue against", fontsize=9)
+    axis.set_title(f"joints: red for {explained.votes.label}", fontsize=9)
 
 
 def panels_png(explained: ImageExplanation, inches: float = PANEL_INCHES) -> bytes:
@@ -76,13 +77,13 @@ def panels_png(explained: ImageExplanation, inches: float = PANEL_INCHES) -> byt
     from matplotlib.figure import Figure
 
     with_maps = explained.ig is not None and explained.cam is not None
-    with_hand = explained.joints is not None
+    with_hand = explained.hand_points is not None
     panels = 1 + with_hand + 2 * with_maps + (not with_maps and not with_hand)
     figure = Figure(figsize=(panels * inches, inches + 0.6), layout="constrained")
     FigureCanvasAgg(figure)
     figure.suptitle(explained.votes.line(), fontsize=10)
     axes = list(figure.subplots(1, panels))
-    overlay(axes.pop(0), explained.image, None, "the image, as the model sees it")
+    overlay(axes.pop(0), explained.image, None, "as the model sees it")
     if with_hand:
         draw_hand(axes.pop(0), explained)
     if with_maps:
