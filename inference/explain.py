@@ -204,9 +204,10 @@ def _width_height(encoded: bytes) -> tuple[int, int]:
 def explain_files(
     model_dir: str, paths: Sequence[str], out_dir: str, steps: int = 32, overwrite: bool = False
 ) -> list[Explanation]:
-    """Write `<out_dir>/<name>.explained.png` per readable image, its name unique among
-    `paths` (`output_names`); one Explanation per path. An output left by an earlier call
-    is replaced only with `overwrite`: without, nothing is written and ConfigError names it."""
+    """Write `<out_dir>/<name>.explained.png` per readable image, `<name>` unique among
+    `paths` (`output_names.unique_names`); one Explanation per path. An output an earlier
+    call left is replaced only with `overwrite`: without, nothing is written and
+    ConfigError names it."""
     from signpipe.components.image_folder_example_gen.image_facts import (
         BadImageError,
         decodable_bytes,
