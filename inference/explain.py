@@ -1,8 +1,10 @@
-"""Explain a pushed model's answers: the image, integrated gradients and Grad-CAM side by side.
+"""Explain a pushed model's answers: how each branch voted, which joints of the hand and
+which pixels moved the answer.
 
-For a model that reads the hand, MediaPipe finds it first and the maps are taken on the
-image branch, over the hand crop it sees, with the landmarks fed as they are. A
-landmarks-only model has no image branch: its image is shown without maps.
+For a model that reads the hand, MediaPipe finds it first. The image maps (integrated
+gradients, Grad-CAM) are taken on the image branch, over the hand crop it sees, with the
+landmarks fed as they are; the joints' attributions on the landmark branch, with the
+image held (`landmark_attribution.py`). A landmarks-only model has no image maps.
 """
 
 import dataclasses
@@ -17,13 +19,14 @@ from signpipe.components.image_folder_example_gen.hand_analysis import (
     HandFacts,
 )
 from signpipe.errors import ConfigError
+from signpipe.inference.explanation_figure import ImageExplanation, panels_png
+from signpipe.inference.output_names import unique_names
 from signpipe.inference.predict import Prediction
 from signpipe.inference.serving_client import DEFAULT_HAND_MIN_CONFIDENCE, find_hand
 from signpipe.models import features
 
-PANEL_INCHES = 3.2
 DISPLAY_SIZE = 224  # the crop shown for a model with no image input
-NO_IMAGE_BRANCH = "no image branch:\nthe model reads only\nthe hand landmarks"
+SUFFIX = ".explained.png"
 
 
 @dataclasses.dataclass
@@ -31,10 +34,16 @@ class Explanation(Prediction):
     """The model's answer for one image and where its explanation was written."""
 
     output: str | None = None
+    votes: str | None = None  # Votes.line(): the answer and how each branch voted
+    top_joints: str | None = None  # the joints that weighed most; "" without a hand
 
     def line(self) -> str:
-        """`path: label (97.1%, hand found) -> explanation.png` or `path: error: ...`."""
-        return super().line() if self.error else f"{super().line()} -> {self.output}"
+        """`path: label (97.1%, hand found) -> explanation.png`, then the branches' votes
+        and the joints that weighed most; or `path: error: ...`."""
+        if self.error:
+            return super().line()
+        joints = f"\n  joints that weighed most: {self.top_joints}" if self.top_joints else ""
+        return f"{super().line()} -> {self.output}\n  {self.votes}{joints}"
 
 
 class ExplainedModel:
@@ -67,6 +76,7 @@ class ExplainedModel:
         self._analyzer = None
         self._classes: list[str] | None = None
         self._embedder = None
+        self._branches = None
 
     def hands(self, encoded: Sequence[bytes]) -> list[HandFacts]:
         """What MediaPipe finds in each image; NO_HAND for a model that does not read hands."""
@@ -90,12 +100,6 @@ class ExplainedModel:
         if self._image_input not in (None, features.IMAGE_FEATURE):  # models before hand input
             values[self._image_input] = values[features.IMAGE_FEATURE]
         return values
-
-    def probabilities(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        """Class probabilities [N, C] on inputs made by `inputs`."""
-        from signpipe.inference.saliency import model_inputs
-
-        return self.model(model_inputs(self.model, inputs), training=False).numpy()
 
     def embeddings_and_probabilities(
         self, inputs: dict[str, np.ndarray]
@@ -121,6 +125,59 @@ class ExplainedModel:
             saliency.grad_cam(self.model, inputs, classes),
         )
 
+    def explain(
+        self,
+        encoded: Sequence[bytes],
+        hands: Sequence[HandFacts],
+        classes: list[str],
+        steps: int,
+    ) -> list[ImageExplanation]:
+        """Each image's answer with the branches' votes, the hand's joint attributions
+        (a hand found) and the image maps (an image branch), `hands` as ExampleGen found
+        them; the maps take `steps` integrated-gradients steps."""
+        from signpipe.inference import landmark_attribution
+        from signpipe.inference.branches import Branches
+
+        hands = list(hands) if self.reads_hands else self.hands(encoded)
+        inputs = self.inputs(encoded, hands)
+        if self._branches is None:
+            self._branches = Branches(self.model)
+        head_inputs = self._branches.head_inputs(inputs)
+        votes = self._branches.votes(head_inputs, classes)
+        answers = np.array([classes.index(v.label) for v in votes])
+        ig, cam = self.saliency(inputs, answers, steps)
+        sizes = [_width_height(image) for image in encoded]
+        attributions = landmark_attribution.attribute(
+            self._branches,
+            head_inputs,
+            hands,
+            np.array([width / height for width, height in sizes]),
+            answers,
+        )
+        return [
+            ImageExplanation(
+                image=inputs[features.IMAGE_FEATURE][row],
+                votes=votes[row],
+                ig=None if ig is None else ig[row],
+                cam=None if cam is None else cam[row],
+                hand_points=self._hand_points(hands[row], sizes[row]),
+                hand=attributions[row],
+            )
+            for row in range(len(encoded))
+        ]
+
+    def _hand_points(self, hand: HandFacts, size: tuple[int, int]) -> np.ndarray | None:
+        """The hand's 21 landmarks [21, 2] in the pixels of its crop; None without a hand or
+        a landmark branch."""
+        from signpipe.models.preprocessing import hand_box
+
+        if not (hand.found and self._branches.reads_landmarks):
+            return None
+        width, height = size
+        top, left, bottom, _ = hand_box(hand.landmarks, 1, height, width).numpy()
+        points = np.reshape(hand.landmarks, (features.LANDMARK_COUNT, 3))[:, :2]
+        return (points * [width, height] - [left, top]) * self.size / (bottom - top)
+
     def classes(self, encoded: bytes) -> list[str]:
         """The class names, in the order of the model's probabilities."""
         import tensorflow as tf
@@ -138,15 +195,34 @@ class ExplainedModel:
             self._analyzer = None
 
 
+def _width_height(encoded: bytes) -> tuple[int, int]:
+    from signpipe.components.image_folder_example_gen.image_facts import open_image
+
+    return open_image(encoded).size
+
+
 def explain_files(
-    model_dir: str, paths: Sequence[str], out_dir: str, steps: int = 32
+    model_dir: str, paths: Sequence[str], out_dir: str, steps: int = 32, overwrite: bool = False
 ) -> list[Explanation]:
-    """Write `<out_dir>/<name>.explained.png` per readable image; one Explanation per path."""
+    """Write `<out_dir>/<name>.explained.png` per readable image, `<name>` unique among
+    `paths` (`output_names.unique_names`); one Explanation per path. An output an earlier
+    call left is replaced only with `overwrite`: without, nothing is written and
+    ConfigError names it."""
     from signpipe.components.image_folder_example_gen.image_facts import (
         BadImageError,
         decodable_bytes,
     )
 
+    outputs = {
+        path: os.path.join(out_dir, f"{name}{SUFFIX}") for path, name in unique_names(paths).items()
+    }
+    existing = sorted({output for output in outputs.values() if os.path.exists(output)})
+    if existing and not overwrite:
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise ConfigError(
+            f"{', '.join(existing[:3])}{more} already exist from an earlier call: pass "
+            "--overwrite to replace them, or another --out"
+        )
     explained = ExplainedModel(model_dir)
     os.makedirs(out_dir, exist_ok=True)
     results = []
@@ -161,80 +237,25 @@ def explain_files(
             except BadImageError as err:
                 results.append(Explanation(path, error=str(err)))
                 continue
-            results.append(_explain_one(explained, path, encoded, out_dir, steps))
+            results.append(_explain_one(explained, path, encoded, outputs[path], steps))
     finally:
         explained.close()
     return results
 
 
 def _explain_one(
-    explained: ExplainedModel, path: str, encoded: bytes, out_dir: str, steps: int
+    explained: ExplainedModel, path: str, encoded: bytes, output: str, steps: int
 ) -> Explanation:
     [hand] = explained.hands([encoded])
-    inputs = explained.inputs([encoded], [hand])
-    probabilities = explained.probabilities(inputs)[0]
-    predicted = np.array([int(probabilities.argmax())])
-    label = explained.classes(encoded)[predicted[0]]
-    ig, cam = explained.saliency(inputs, predicted, steps)
-    stem = os.path.splitext(os.path.basename(path))[0]
-    output = os.path.join(out_dir, f"{stem}.explained.png")
-    confidence = float(probabilities[predicted[0]])
-    found = hand.found if explained.reads_hands else None
-    write_panels(
-        output,
-        inputs["image"][0],
-        None if ig is None else ig[0],
-        None if cam is None else cam[0],
-        f"{label} ({confidence:.1%})",
-    )
-    return Explanation(path, label=label, confidence=confidence, hand_found=found, output=output)
-
-
-def overlay(axis, image: np.ndarray, saliency_map: np.ndarray | None, title: str) -> None:
-    """Draw an image (greyed under a heat map when one is given) on a matplotlib axis."""
-    axis.axis("off")
-    axis.set_title(title, fontsize=9)
-    if saliency_map is None:
-        axis.imshow(image.astype(np.uint8))
-        return
-    axis.imshow(image.mean(axis=-1), cmap="gray", vmin=0, vmax=255)
-    axis.imshow(saliency_map, cmap="inferno", alpha=0.6, vmin=0, vmax=1)
-
-
-def panels_png(
-    image: np.ndarray,
-    ig: np.ndarray | None,
-    cam: np.ndarray | None,
-    answer: str,
-    inches: float = PANEL_INCHES,
-) -> bytes:
-    """Image | integrated gradients | Grad-CAM, side by side, as PNG bytes. Without maps (a
-    model with no image branch) the image and a note saying so."""
-    import io
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    with_maps = ig is not None and cam is not None
-    panels = 3 if with_maps else 2
-    figure = Figure(figsize=(panels * inches, inches + 0.4), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1, panels)
-    overlay(axes[0], image, None, answer)
-    if with_maps:
-        overlay(axes[1], image, ig, "integrated gradients")
-        overlay(axes[2], image, cam, "Grad-CAM")
-    else:
-        axes[1].axis("off")
-        axes[1].text(0.5, 0.5, NO_IMAGE_BRANCH, ha="center", va="center", fontsize=9)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
-
-
-def write_panels(
-    output: str, image: np.ndarray, ig: np.ndarray | None, cam: np.ndarray | None, answer: str
-) -> None:
-    """Write image | integrated gradients | Grad-CAM (or the no-image-branch note) as a PNG."""
+    [view] = explained.explain([encoded], [hand], explained.classes(encoded), steps)
     with open(output, "wb") as out:
-        out.write(panels_png(image, ig, cam, f"predicted {answer}"))
+        out.write(panels_png(view))
+    return Explanation(
+        path,
+        label=view.votes.label,
+        confidence=view.votes.probability,
+        hand_found=hand.found if explained.reads_hands else None,
+        output=output,
+        votes=view.votes.line(),
+        top_joints=view.top_joints(),
+    )

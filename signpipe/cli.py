@@ -234,7 +234,9 @@ def cmd_explain(args: argparse.Namespace) -> None:
     """signpipe explain --model-dir DIR IMAGE..."""
     from signpipe.inference.explain import explain_files
 
-    explanations = explain_files(args.model_dir, args.images, args.out, args.steps)
+    explanations = explain_files(
+        args.model_dir, args.images, args.out, args.steps, overwrite=args.overwrite
+    )
     print("\n".join(e.line() for e in explanations))
     failed = [e for e in explanations if e.error]
     if failed:
@@ -355,16 +357,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser(
         "explain",
-        help="show where a pushed model looks: integrated gradients and Grad-CAM per image",
+        help="show how a pushed model answered: each branch's vote, the hand's joints and "
+        "the pixels that moved it",
         description="Classify each image with a pushed SavedModel and write "
-        "<out>/<name>.explained.png: the image, its integrated-gradients map (from a black "
-        "image) and its Grad-CAM map on the last convolutional block, side by side.",
+        "<out>/<name>.explained.png, <name> the file's stem after as many of its folders as "
+        "tell it apart from the other images given (T__0_r for T/0_r.jpg beside O/0_r.jpg). "
+        "The title gives the answer and each branch's own answer and share in it; then the "
+        "image the model saw, the hand's 21 landmarks with each joint coloured by its "
+        "integrated-gradients attribution (from the training mean hand), the image's "
+        "integrated-gradients map (from a black image) and its Grad-CAM map.",
     )
     explain.add_argument(
         "--model-dir", required=True, metavar="DIR", help="a pushed version folder or its parent"
     )
     explain.add_argument("--out", default="explanations", help="default: ./explanations")
-    explain.add_argument("--steps", type=int, default=32, help="integrated-gradients steps")
+    explain.add_argument(
+        "--steps", type=int, default=32, help="integrated-gradients steps of the image map"
+    )
+    explain.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace explanations an earlier call wrote; without, an existing one stops the "
+        "call before anything is written",
+    )
     explain.add_argument("images", metavar="IMAGE", nargs="+")
     explain.set_defaults(func=cmd_explain)
     kubeflow_commands.add_parsers(commands)

@@ -18,9 +18,11 @@ IG_STEPS = 16
 def error_analysis(explained: ExplainedModel, predictions: SplitPredictions) -> dict:
     """Label-error candidates, other mistakes and the least confident correct answers.
 
-    Each item has its file path, label, answer and a saliency strip (the image the model saw,
-    integrated gradients, Grad-CAM; the image alone for a landmarks-only model) computed on
-    the model the pipeline trained, with the hands ExampleGen found.
+    Each item has its file path, label, answer and the picture `signpipe explain` draws
+    (`uri`: the branches' votes, the image the model saw, the hand's joints coloured by
+    their attribution, integrated gradients, Grad-CAM), its votes line and the joints that
+    weighed most, computed on the model the pipeline trained, with the hands ExampleGen
+    found. At most SHOWN_PER_GROUP images a group.
     """
     confidence = predictions.probabilities.max(axis=1)
     wrong = np.flatnonzero(predictions.predicted != predictions.labels)
@@ -44,36 +46,36 @@ def error_analysis(explained: ExplainedModel, predictions: SplitPredictions) -> 
 
 def _strips(
     explained: ExplainedModel, predictions: SplitPredictions, chosen: np.ndarray
-) -> dict[int, str]:
-    from signpipe.inference.explain import panels_png
+) -> dict[int, dict]:
+    """Each chosen image's explanation as `signpipe explain` draws it (the branches' votes,
+    the hand's joints, the image maps), with the joints that weighed most."""
+    from signpipe.inference.explanation_figure import panels_png
 
-    inputs = explained.inputs(
-        [predictions.encoded[i] for i in chosen], [predictions.hands[i] for i in chosen]
+    views = explained.explain(
+        [predictions.encoded[i] for i in chosen],
+        [predictions.hands[i] for i in chosen],
+        predictions.classes,
+        IG_STEPS,
     )
-    answers = predictions.predicted[chosen]
-    ig, cam = explained.saliency(inputs, answers, IG_STEPS)
     strips = {}
-    for row, index in enumerate(chosen):
-        answer = predictions.classes[answers[row]]
-        png = panels_png(
-            inputs["image"][row],
-            None if ig is None else ig[row],
-            None if cam is None else cam[row],
-            f"read as {answer}",
-            inches=1.6,
-        )
-        strips[int(index)] = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    for index, view in zip(chosen, views, strict=True):
+        png = panels_png(view, inches=1.6)
+        strips[int(index)] = {
+            "uri": "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
+            "votes": view.votes.line(),
+            "joints": view.top_joints(),
+        }
     return strips
 
 
-def _item(predictions: SplitPredictions, index: int, strip: str) -> dict:
+def _item(predictions: SplitPredictions, index: int, strip: dict) -> dict:
     label = predictions.labels[index]
     return {
         "path": predictions.paths[index],
         "label": predictions.classes[label] if label >= 0 else "?",
         "answer": predictions.classes[predictions.predicted[index]],
         "confidence": float(predictions.probabilities[index].max()),
-        "strip": strip,
+        **strip,
     }
 
 

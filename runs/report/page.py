@@ -98,8 +98,8 @@ section.part{border-top:3px solid #3366cc;margin-top:28px}section.part>h2{border
 .pair{display:flex;gap:10px;align-items:flex-start;margin:8px 0}.pair figure{margin:0;
  width:120px;font-size:11px;overflow-wrap:anywhere}details{margin:6px 0}
 pre{white-space:pre-wrap;font-size:12px;background:#f7f7f7;padding:6px}
-.whys{display:flex;flex-wrap:wrap;gap:8px 18px}figure.why{margin:4px 0;width:380px;
- font-size:12px;overflow-wrap:anywhere}figure.why img{display:block;width:380px}
+.whys{display:flex;flex-wrap:wrap;gap:8px 18px}figure.why{margin:4px 0;width:500px;
+ font-size:12px;overflow-wrap:anywhere}figure.why img{display:block;max-width:500px}
 </style></head><body>
 <h1>signpipe run {{ run.run_id }}</h1>
 <table class="facts"><tr><th>status</th><td>{{ run.status }}</td></tr>
@@ -183,13 +183,16 @@ Backbone: {{ t.options.get("backbone") }} ({{ t.options.get("backbone_weights") 
 {% if e.errors %}{% set x = e.errors %}<h3 id="error-analysis">Error analysis (eval split)</h3>
 <p>{{ x.counts.wrong }} of {{ x.counts.images }} eval images misclassified;
 {{ x.counts.label_errors }} of them with at least {{ label_error_confidence|pct }} confidence.
-Each strip: the image as the model sees it, integrated gradients, Grad-CAM (brighter:
+Each picture, as <code>signpipe explain</code> draws it: above, the answer and each
+branch's own answer and share in it; then the image as the model sees it, the hand's
+joints (red: for the answer, blue: against), integrated gradients and Grad-CAM (brighter:
 more influence on the answer).</p>
 {% for key, title in error_groups.items() %}<h4>{{ title }}</h4><div class="whys">
-{% for item in x[key] %}<figure class="why"><img src="{{ item.strip }}"
- alt="saliency of {{ item.path }}"><figcaption><code>{{ item.path }}</code>: labelled
+{% for item in x[key] %}<figure class="why"><img src="{{ item.uri }}"
+ alt="explanation of {{ item.path }}"><figcaption><code>{{ item.path }}</code>: labelled
  <strong>{{ item.label }}</strong>, read as <strong>{{ item.answer }}</strong>
- ({{ item.confidence|pct }})</figcaption></figure>{% else %}<p class="muted">None.</p>
+ ({{ item.confidence|pct }}): {{ item.votes }}{% if item.joints %}; joints that weighed
+ most: {{ item.joints }}{% endif %}</figcaption></figure>{% else %}<p class="muted">None.</p>
 {% endfor %}</div>{% endfor %}{% endif %}
 {% if e.population %}<h3 id="population">Population view</h3>
 <img src="{{ e.population }}" alt="images by the model's features, projected to two dimensions">

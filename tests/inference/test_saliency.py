@@ -15,6 +15,7 @@ import tf_keras
 from PIL import Image
 from scipy.stats import spearmanr
 
+from signpipe.errors import ConfigError
 from signpipe.inference import saliency
 from signpipe.inference.explain import ExplainedModel, explain_files
 from signpipe.inference.predict import predict_saved_model
@@ -275,6 +276,39 @@ def test_a_hand_model_is_explained_on_its_hand_crop_as_serving_sees_it(hand_file
     frames = decode_and_resize(tf.constant(encoded), SIZE).numpy()
     assert np.abs(crops[0] - frames[0]).mean() > 5
     np.testing.assert_allclose(crops[1], frames[1], atol=1e-3)  # no hand: the whole frame
+
+
+def test_same_named_images_in_two_folders_get_two_outputs_and_none_is_replaced_unasked(
+    hand_files, tmp_path
+):
+    folder = _export(_trained("both")[0], str(tmp_path / "model"))
+    paths = []
+    for letter, found in (("O", True), ("T", False)):
+        path = tmp_path / "photos" / letter / "0_r.png"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(Path(hand_files[found]).read_bytes())
+        paths.append(str(path))
+    out = tmp_path / "out"
+    explained = explain_files(folder, paths, str(out), steps=2)
+    assert [e.output for e in explained] == [
+        str(out / "O__0_r.explained.png"),
+        str(out / "T__0_r.explained.png"),
+    ]
+    assert sorted(p.name for p in out.iterdir()) == ["O__0_r.explained.png", "T__0_r.explained.png"]
+    # The answer, then each branch's: the landmarks' share where a hand was found.
+    found, missing = (e.line() for e in explained)
+    assert f"-> {out / 'O__0_r.explained.png'}" in found
+    assert "= landmarks " in found and "(share 0.67) + image " in found and "(share 0.33)" in found
+    assert "no hand found, the image branch answered alone" in missing
+
+    written = (out / "T__0_r.explained.png").stat().st_mtime_ns
+    with pytest.raises(ConfigError, match=r"T__0_r\.explained\.png already exist.*--overwrite"):
+        explain_files(folder, paths, str(out), steps=2)
+    assert (out / "T__0_r.explained.png").stat().st_mtime_ns == written
+    again = explain_files(folder, paths[1:], str(out), steps=2, overwrite=True)
+    assert again[0].output == str(out / "0_r.explained.png")  # alone, the stem tells it apart
+    replaced = explain_files(folder, paths, str(out), steps=2, overwrite=True)
+    assert (out / "T__0_r.explained.png").stat().st_mtime_ns > written and not replaced[1].error
 
 
 def test_a_landmarks_only_model_is_explained_without_maps(hand_files, tmp_path):
