@@ -59,22 +59,27 @@ class PeakMemory:
         self._thread.join()
 
 
-def step_peak_rss_mb(config, samples: list[tuple[float, int]]) -> dict[str, int]:
-    """Each step's peak RSS of the process tree (MB), from the samples taken while ML Metadata
-    had its execution open (a cached step has none)."""
+def step_rss_mb(config, samples: list[tuple[float, int]]) -> dict[str, dict[str, int]]:
+    """Each step's RSS of the process tree (MB) while ML Metadata had its execution open (a
+    cached step has none): its peak, and its rise above the first sample in the step. The
+    local runner runs every step in one process, so a step's peak includes what earlier
+    steps left allocated; the rise is what the step itself added."""
     from signpipe.runs.store import open_store
 
     store = open_store(config, read_only=True)
     types = {t.id: t.name for t in store.get_context_types()}
-    peaks = {}
+    figures = {}
     for execution in store.get_executions():
         names = {types[c.type_id]: c.name for c in store.get_contexts_by_execution(execution.id)}
         start = execution.create_time_since_epoch / 1000.0
         end = execution.last_update_time_since_epoch / 1000.0
         during = [rss for at, rss in samples if start <= at <= end]
         if during:
-            peaks[names.get("node", "").rpartition(".")[2]] = round(max(during) / 2**20)
-    return peaks
+            figures[names.get("node", "").rpartition(".")[2]] = {
+                "peak": round(max(during) / 2**20),
+                "rise": round((max(during) - during[0]) / 2**20),
+            }
+    return figures
 
 
 def epochs_run(config) -> dict[str, int]:
@@ -141,7 +146,7 @@ def main() -> None:
         model = None if args.data_only or folds else model_summary(config)
         tflite = model.tflite if model else None
         epochs = epochs_run(config) if model else None
-        step_peaks = step_peak_rss_mb(config, memory.samples)
+        step_memory = step_rss_mb(config, memory.samples)
 
     images = report["totals"]["examples"]
     files = images + report["totals"]["quarantined"] + report["totals"]["duplicates_dropped"]
@@ -160,7 +165,7 @@ def main() -> None:
         "run_wall_s": round(wall, 1),
         "import_s": round(import_seconds, 1),
         "peak_rss_mb_process_tree": round(memory.peak_bytes / 2**20),
-        "step_peak_rss_mb": step_peaks,
+        "step_rss_mb": step_memory,
         "overrides": args.set,
     }
     training_s = sum(s for name, s in seconds.items() if name.startswith("Trainer"))

@@ -6,7 +6,9 @@ on generated data of N images, for each N.
 Each N gets its own synthetic data set (`signpipe demo-data`: six letters, four signers)
 and runs in a fresh home, one at a time, through `run_pipeline.py` (1 head and 1 fine-tune
 epoch, TFLite float32 and int8). Per step it records wall time, milliseconds per image and
-the peak RSS of the process tree while the step ran; then how each grows from the smallest N.
+the peak RSS of the process tree while the step ran, and its rise above the step's start
+(every step runs in one process: a step's peak includes what earlier steps left); then how
+each grows from the smallest N.
 """
 
 import argparse
@@ -49,7 +51,8 @@ def per_image(run: dict) -> dict:
         step: {
             "seconds": seconds,
             "ms_per_image": round(1000 * seconds / run["files"], 2),
-            "peak_rss_mb": run["step_peak_rss_mb"].get(step),
+            "peak_rss_mb": run["step_rss_mb"].get(step, {}).get("peak"),
+            "rss_rise_mb": run["step_rss_mb"].get(step, {}).get("rise"),
         }
         for step, seconds in run["component_seconds"].items()
         if seconds >= 1.0  # steps that only pass artifacts on
