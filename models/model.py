@@ -227,7 +227,7 @@ def pooled_features(
 
     def batches():
         for inputs, labels in dataset:
-            pooled = extractor(inputs[features.IMAGE_FEATURE], training=False)
+            pooled = extractor.predict_on_batch(inputs[features.IMAGE_FEATURE])
             yield {POOLED_FEATURES: pooled, **{name: inputs[name] for name in others}}, labels
 
     signature = (

@@ -168,14 +168,15 @@ class KubeflowConfig:
     metadata_host: str = ""
     metadata_port: int = 8080
     # Each step's pod limits, by step id: "cpu" (vCPUs), "memory_gb", "accelerator" (a
-    # Vertex/KFP accelerator type such as NVIDIA_TESLA_T4) and "accelerator_count". Hand
-    # analysis in ingestion runs a thread per vCPU; the Trainer streams its splits
-    # (docs/kubeflow.md#resources-per-step).
+    # Vertex/KFP accelerator type such as NVIDIA_TESLA_T4) and "accelerator_count". With
+    # limits alone Kubernetes requests as much, so the defaults fit a 4-vCPU, 16 GB node;
+    # hand analysis runs a thread per vCPU and the Trainer's ops use every vCPU, so both
+    # gain from more (docs/kubeflow.md#scaling-out).
     resources: dict[str, dict[str, Any]] = dataclasses.field(
         default_factory=lambda: {
-            "ImageFolderExampleGen": {"cpu": 8, "memory_gb": 16},
-            "Transform": {"cpu": 4, "memory_gb": 8},
-            "Trainer": {"cpu": 8, "memory_gb": 16},
+            "ImageFolderExampleGen": {"cpu": 4, "memory_gb": 8},
+            "Transform": {"cpu": 2, "memory_gb": 8},
+            "Trainer": {"cpu": 4, "memory_gb": 12},
             "TFLiteExporter": {"cpu": 2, "memory_gb": 8},
         }
     )

@@ -1,6 +1,7 @@
 """One split as the model sees it: raw tf.Examples through the transform graph."""
 
 import dataclasses
+import functools
 import os
 from collections.abc import Iterator, Sequence
 
@@ -107,9 +108,15 @@ class SplitStream:
 
     def batches(self) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
         """({model input: array [B, ...]}, label indices [B]) batches, in file order."""
-        tft_output = tft.TFTransformOutput(self.transform_graph)
-        dataset = _transformed(self.files, tft_output, self.input_names, _BATCH_SIZE)
-        yield from dataset.as_numpy_iterator()
+        yield from _stream_dataset(self).as_numpy_iterator()
+
+
+@functools.lru_cache(maxsize=4)
+def _stream_dataset(stream: SplitStream) -> tf.data.Dataset:
+    """A SplitStream's dataset, made once per process: loading the transform graph and
+    tracing it take seconds, a pass over a demo's test split less than one."""
+    tft_output = tft.TFTransformOutput(stream.transform_graph)
+    return _transformed(stream.files, tft_output, stream.input_names, _BATCH_SIZE)
 
 
 def split_stream(

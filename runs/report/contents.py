@@ -131,13 +131,21 @@ def _confused_pairs(predictions, counts: np.ndarray) -> list[dict]:
     mistakes = counts.copy()
     np.fill_diagonal(mistakes, 0)
     order = np.argsort(mistakes, axis=None)[::-1][:CONFUSED_PAIRS]
-    pairs = []
+    pairs, chosen_by_pair = [], []
     for true_class, predicted_class in zip(*np.unravel_index(order, mistakes.shape), strict=True):
         if not mistakes[true_class, predicted_class]:
             break
-        chosen = np.flatnonzero(
-            (predictions.labels == true_class) & (predictions.predicted == predicted_class)
-        )[:EXAMPLES_PER_PAIR]
+        chosen_by_pair.append(
+            np.flatnonzero(
+                (predictions.labels == true_class) & (predictions.predicted == predicted_class)
+            )[:EXAMPLES_PER_PAIR]
+        )
+    images = predictions.images(np.concatenate(chosen_by_pair)) if chosen_by_pair else {}
+    for chosen in chosen_by_pair:
+        true_class, predicted_class = (
+            predictions.labels[chosen[0]],
+            predictions.predicted[chosen[0]],
+        )
         pairs.append(
             {
                 "true": predictions.classes[true_class],
@@ -146,7 +154,7 @@ def _confused_pairs(predictions, counts: np.ndarray) -> list[dict]:
                 "of": int(counts[true_class].sum()),
                 "examples": [
                     {
-                        "uri": thumbnail(predictions.encoded[i], 112),
+                        "uri": thumbnail(images[i][0], 112),
                         "path": predictions.paths[i],
                         "confidence": float(predictions.probabilities[i, predicted_class]),
                     }

@@ -51,9 +51,10 @@ def _strips(
     the hand's joints, the image maps), with the joints that weighed most."""
     from signpipe.inference.explanation_figure import panels_png
 
+    images = predictions.images(chosen)
     views = explained.explain(
-        [predictions.encoded[i] for i in chosen],
-        [predictions.hands[i] for i in chosen],
+        [images[int(i)][0] for i in chosen],
+        [images[int(i)][1] for i in chosen],
         predictions.classes,
         IG_STEPS,
     )
@@ -82,8 +83,9 @@ def _item(predictions: SplitPredictions, index: int, strip: dict) -> dict:
 def population_view(
     explained: ExplainedModel, predictions: SplitPredictions, train: standard_artifacts.Examples
 ) -> str:
-    """Eval and training images by the model's penultimate features (the image's pooled
-    features, with the landmark embedding of a model that reads the hand), projected to 2-D."""
+    """Eval and training images (up to eval_predictions.EMBEDDED and TRAIN_POINTS, spread
+    over their splits) by the model's penultimate features (the image's pooled features,
+    with the landmark embedding of a model that reads the hand), projected to 2-D."""
     from sklearn.manifold import TSNE
 
     from signpipe.runs.eval_predictions import embed, read_split
@@ -92,16 +94,16 @@ def population_view(
         train, "train", predictions.classes, TRAIN_POINTS
     )
     train_features, train_probabilities = embed(explained, train_encoded, train_hands)
+    shown = predictions.embedded  # at most eval_predictions.EMBEDDED eval images
     features = np.concatenate([predictions.embeddings, train_features])
-    labels = np.concatenate([predictions.labels, train_labels])
-    wrong = (
-        np.concatenate([predictions.probabilities, train_probabilities]).argmax(axis=1) != labels
-    )
+    labels = np.concatenate([predictions.labels[shown], train_labels])
+    probabilities = np.concatenate([predictions.probabilities[shown], train_probabilities])
+    wrong = probabilities.argmax(axis=1) != labels
     points = TSNE(
         n_components=2,
         perplexity=min(30.0, max(2.0, (len(features) - 1) / 3)),
         init="pca",
         random_state=0,
     ).fit_transform(features)
-    is_eval = np.arange(len(points)) < len(predictions.encoded)
+    is_eval = np.arange(len(points)) < len(shown)
     return charts.population(points, labels, wrong, is_eval, predictions.classes)

@@ -379,7 +379,8 @@ def test_each_steps_pod_limits_come_from_the_configuration(job, tmp_path):
     )
     executors = _executors(_compile(folds, tmp_path, "kubeflow"))
     for fold in ("Trainer_fold1", "Trainer_fold2"):  # each fold's copy of a step
-        assert executors[f"{fold}_executor"]["container"]["resources"]["cpuLimit"] == 8.0
+        limits = executors[f"{fold}_executor"]["container"]["resources"]
+        assert limits["cpuLimit"] == defaults["Trainer"]["cpu"]
 
 
 @pytest.mark.parametrize(

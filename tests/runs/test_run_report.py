@@ -1,11 +1,14 @@
 """The run report of a real run opens in headless Chromium with every section and image."""
 
 import os
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from signpipe.inference.explain import ExplainedModel
-from signpipe.runs.eval_predictions import predict_split
+from signpipe.runs import eval_predictions
+from signpipe.runs.eval_predictions import EMBEDDED, predict_split
 from signpipe.runs.history import list_runs, report_path
 from signpipe.runs.report.page import SECTIONS, write_report
 from tests.headless_chromium import browser, page_facts
@@ -57,10 +60,26 @@ def test_the_reports_eval_predictions_are_the_evaluators(blessed_run):
     )
     model = ExplainedModel(path_utils.serving_model_path(run.output("Trainer", "model").uri))
     predictions = predict_split(model, examples, "eval", run.class_labels())
-    assert len(predictions.paths) == len(predictions.embeddings) == len(predictions.labels)
+    assert len(predictions.paths) == len(predictions.labels) == len(predictions.probabilities)
+    assert (
+        len(predictions.embeddings)
+        == len(predictions.embedded)
+        == min(len(predictions.paths), EMBEDDED)
+    )
     assert (predictions.labels >= 0).all()
     accuracy = float((predictions.predicted == predictions.labels).mean())
     assert accuracy == pytest.approx(run.accuracy("Evaluator"), abs=1e-6)
+    # Embeddings of a bounded few, spread over the split; the images, read again on request.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(eval_predictions, "EMBEDDED", 3)
+        few = predict_split(model, examples, "eval", run.class_labels())
+    np.testing.assert_allclose(few.probabilities, predictions.probabilities, atol=1e-6)
+    last = len(few.paths) - 1
+    assert few.embedded[0] == 0 and few.embedded[-1] == last and len(few.embeddings) == 3
+    np.testing.assert_allclose(few.embeddings, predictions.embeddings[few.embedded], atol=1e-5)
+    images = few.images([0, last])
+    assert sorted(images) == [0, last]
+    assert images[last][0] == Path(few.paths[last]).read_bytes()
 
 
 def test_a_broken_image_is_caught(tmp_path, chromium):
